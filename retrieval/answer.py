@@ -1,0 +1,182 @@
+"""From a question to an answer: the passages, whether they answer, and the reply to send.
+
+The CLI prints ``plain_reply`` and the bot renders the same ``Answer`` as Telegram HTML, so both
+always agree on what was found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jdatetime
+
+from retrieval import analysis
+from retrieval.index import Hit, Index
+from retrieval.normalize import display, fold
+from retrieval.seeds import Article
+
+__all__ = [
+    "MIN_COVERAGE",
+    "Answer",
+    "Outcome",
+    "answer",
+    "format_date",
+    "highlight_spans",
+    "passage_text",
+    "plain_reply",
+    "to_persian_digits",
+]
+
+MIN_COVERAGE = 0.4
+"""A best passage that covers less of the question (idf-weighted) is not offered as an answer.
+
+Calibrated on the unanswerable questions of pquad_val and persianqa_test: see ``benchmarks/quality.py
+--no-answer`` and the README for the trade-off.
+"""
+
+MAX_QUESTION_CHARS = 1000
+"""Only the start of a longer message is searched: questions are short, pasted articles are not."""
+
+EXAMPLE_QUESTION = "فرمانده انتظامی لرستان کیست؟"
+
+
+class Outcome(enum.Enum):
+    """How a question was handled."""
+
+    ANSWERED = "answered"
+    NOT_FOUND = "not_found"
+    """Words to search for, but no passage covers enough of them."""
+    NO_CONTENT = "no_content"
+    """Only question words, stopwords or punctuation («چه کسی است؟», «؟؟؟»)."""
+    SMALL_TALK = "small_talk"
+    """A greeting or thanks."""
+    EMPTY = "empty"
+
+
+TEXTS = {
+    Outcome.NOT_FOUND: (
+        "متأسفم، در خبرهایی که دارم پاسخی برای این پرسش پیدا نکردم. "
+        "لطفاً آن را با واژه‌های دیگری بپرسید؛ مثلاً نام شخص، مکان یا رویداد را کامل‌تر بنویسید."
+    ),
+    Outcome.NO_CONTENT: (
+        "پرسش شما واژه‌ای برای جست‌وجو ندارد. لطفاً دربارهٔ موضوعی از خبرها بپرسید؛ "
+        f"مثلاً: «{EXAMPLE_QUESTION}»"
+    ),
+    Outcome.SMALL_TALK: (
+        f"سلام! من پاسخ هستم. پرسش خود را دربارهٔ خبرها بنویسید؛ مثلاً: «{EXAMPLE_QUESTION}»"
+    ),
+    Outcome.EMPTY: f"لطفاً پرسش خود را بنویسید؛ مثلاً: «{EXAMPLE_QUESTION}»",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The outcome of a question and its ranked passages (kept even when they do not answer)."""
+
+    question: str
+    outcome: Outcome
+    hits: tuple[Hit, ...]
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome is Outcome.ANSWERED
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.answered else None
+
+
+def answer(index: Index, question: str, k: int = 3) -> Answer:
+    """Search ``index`` for ``question`` (``k`` passages, at least one) and decide whether the best answers it."""
+    question = question.strip()
+    if not analysis.words(question):
+        outcome = Outcome.EMPTY if not question else Outcome.NO_CONTENT
+        return Answer(question, outcome, ())
+    searched = question[:MAX_QUESTION_CHARS]
+    if not analysis.content_words(searched):
+        only_courtesies = all(w in analysis.COURTESIES for w in analysis.words(searched))
+        return Answer(question, Outcome.SMALL_TALK if only_courtesies else Outcome.NO_CONTENT, ())
+    hits = tuple(index.search(searched, max(k, 1)))
+    answered = bool(hits) and hits[0].coverage >= MIN_COVERAGE
+    return Answer(question, Outcome.ANSWERED if answered else Outcome.NOT_FOUND, hits)
+
+
+# -- presentation --------------------------------------------------------------------------------
+
+_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+_GREGORIAN_MONTHS = (
+    "ژانویه", "فوریه", "مارس", "آوریل", "مه", "ژوئن", "ژوئیه", "اوت", "سپتامبر", "اکتبر", "نوامبر", "دسامبر",
+)  # fmt: skip
+_JALALI_MONTHS = (
+    "فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند",
+)  # fmt: skip
+
+
+def to_persian_digits(text: str) -> str:
+    """Write ASCII digits as Persian digits."""
+    return text.translate(_PERSIAN_DIGITS)
+
+
+def format_date(date: dt.date) -> str:
+    """Return a date in both calendars, Persian first: «۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)»."""
+    jalali = jdatetime.date.fromgregorian(date=date)
+    persian = f"{jalali.day} {_JALALI_MONTHS[jalali.month - 1]} {jalali.year}"
+    gregorian = f"{date.day} {_GREGORIAN_MONTHS[date.month - 1]} {date.year}"
+    return to_persian_digits(f"{persian} ({gregorian})")
+
+
+def passage_text(hit: Hit) -> list[str]:
+    """Return the passage of a hit as display sentences: the one before, the hit, the one after."""
+    return [display(s.text) for s in (hit.before, hit.sentence, hit.after) if s is not None]
+
+
+def source_lines(article: Article) -> list[str]:
+    """Return the lines that name an article's source: its title, and its date when known."""
+    lines = [f"📰 {display(article.title)}"]
+    if article.date is not None:
+        lines.append(f"📅 {format_date(article.date)}")
+    return lines
+
+
+def plain_reply(result: Answer) -> str:
+    """Return the plain-text message for an answer, as the bot would send it (without formatting)."""
+    best = result.best
+    if best is None:
+        return TEXTS.get(result.outcome, TEXTS[Outcome.NOT_FOUND])
+    return "\n".join([" ".join(passage_text(best)), "", *source_lines(best.article)])
+
+
+_DISPLAY_WORD = re.compile(r"[^\W_](?:[^\W_]|\u200c)*")
+
+
+def highlight_spans(text: str, question: str) -> list[tuple[int, int]]:
+    """Return the (start, end) character spans of the words of ``text`` that the question asked about."""
+    wanted = set(analysis.content_words(question))
+    wanted_stems = set(analysis.stems(wanted))
+    spans = []
+    for match in _DISPLAY_WORD.finditer(text):
+        word = fold(match.group())
+        if word in wanted or (len(word) > 2 and analysis.stems([word])[0] in wanted_stems):
+            spans.append(match.span())
+    return spans
+
+
+def hits_as_dicts(hits: Sequence[Hit]) -> list[dict[str, object]]:
+    """Return hits in the CLI's JSON shape."""
+    return [
+        {
+            "text": display(h.sentence.text),
+            "score": round(h.score, 4),
+            "article": {
+                "id": h.article.id,
+                "title": display(h.article.title),
+                "date": h.article.date.isoformat() if h.article.date else None,
+            },
+            "sentence": h.sentence.position,
+        }
+        for h in hits
+    ]

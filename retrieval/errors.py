@@ -1,0 +1,27 @@
+"""The exceptions ``retrieval`` raises. Everything else it reports as data (rejected files, no answer).
+
+    PasokhError
+    ├── SeedsError            the seeds folder is missing, or no file in it could be loaded
+    └── IndexFileError        a saved index cannot be used
+        └── RecipeMismatch    it was built with other analysis settings or library versions
+"""
+
+from __future__ import annotations
+
+__all__ = ["IndexFileError", "PasokhError", "RecipeMismatch", "SeedsError"]
+
+
+class PasokhError(Exception):
+    """Base class: the message is one line, fit to show a user or an operator."""
+
+
+class SeedsError(PasokhError):
+    """The seeds folder is missing, unreadable, or holds no loadable article."""
+
+
+class IndexFileError(PasokhError):
+    """A saved index is missing, incomplete or damaged."""
+
+
+class RecipeMismatch(IndexFileError):
+    """A saved index was built with settings or library versions other than the running ones."""

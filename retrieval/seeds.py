@@ -1,0 +1,199 @@
+"""Loading articles from the seeds folder.
+
+A seed file is UTF-8 text (``.txt`` or ``.md``, a BOM tolerated). Its first line is a header,
+``date YYYY-MM-DD <title>`` (leading spaces allowed); without one, the first line is the title and the
+date is unknown. The body follows, one paragraph a line; a line that begins with punctuation
+(، ؛ : . and the like) continues the previous one. An article's id is its file name without extension.
+
+A file that cannot be used is reported with its reason and skipped: the others still load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.errors import SeedsError
+from retrieval.normalize import fold
+
+__all__ = ["SEED_SUFFIXES", "Article", "Rejected", "SeedSet", "load_seeds", "parse_article"]
+
+_logger = logging.getLogger(__name__)
+
+SEED_SUFFIXES = (".txt", ".md")
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+_HEADER = re.compile(r"^\s*date\s+(\S+)(?:\s+(.*))?$", re.IGNORECASE)
+_CONTINUATION = tuple("،؛:.,;!?؟»)]…")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_MARKDOWN_LINE = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
+_MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One news article: its id (the file name without extension), title, date and paragraphs."""
+
+    id: str
+    title: str
+    date: dt.date | None
+    paragraphs: tuple[str, ...]
+    digest: str
+    """SHA-256 of the file's bytes: tells a changed file from an unchanged one on reload."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A seed file that was skipped, and why (one line, for editors)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeedSet:
+    """The articles loaded from a folder, in a stable order, and the files that were skipped."""
+
+    articles: tuple[Article, ...]
+    rejected: tuple[Rejected, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of every loaded file's id and content: equal fingerprints mean equal seeds."""
+        return fingerprint(self.articles)
+
+
+def fingerprint(articles: Iterable[Article]) -> str:
+    """Return a digest of the articles' ids and file contents."""
+    digest = hashlib.sha256()
+    for article in articles:
+        digest.update(f"{article.id}\0{article.digest}\n".encode())
+    return digest.hexdigest()
+
+
+def _clean(line: str) -> str:
+    return _SPACES.sub(" ", _CONTROL.sub(" ", line)).strip()
+
+
+def _parse_header(line: str, fallback_title: str) -> tuple[str, dt.date | None]:
+    """Return the title and date that a first line gives."""
+    match = _HEADER.match(line)
+    if match is None:
+        return line, None
+    raw_date, title = match.group(1), (match.group(2) or "").strip()
+    try:
+        date = dt.date.fromisoformat(fold(raw_date))
+    except ValueError:
+        _logger.warning("%s: header date %r is not YYYY-MM-DD; date left unknown", fallback_title, raw_date)
+        date = None
+    return title or fallback_title, date
+
+
+def parse_article(article_id: str, text: str, *, markdown: bool = False, digest: str = "") -> Article | str:
+    """Parse a seed file's text into an ``Article``, or return why it holds no article."""
+    lines: list[str] = []
+    for raw in text.lstrip("\ufeff").splitlines():
+        if markdown:
+            raw = _MARKDOWN_EMPHASIS.sub("", _MARKDOWN_LINE.sub("", raw))
+        line = _clean(raw)
+        if not line:
+            continue
+        if len(lines) > 1 and line.startswith(_CONTINUATION):
+            lines[-1] += line
+        else:
+            lines.append(line)
+    if not lines:
+        return "empty: no text"
+    title, date = _parse_header(lines[0], article_id)
+    paragraphs = tuple(lines[1:])
+    if not paragraphs:
+        return "no text after the title line"
+    return Article(id=article_id, title=title, date=date, paragraphs=paragraphs, digest=digest)
+
+
+def _read(path: Path) -> bytes | str:
+    """Return the file's bytes, or why it cannot be read."""
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link"
+    try:
+        if not path.is_file():
+            return "not a regular file"
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return f"too large: {size / 1e6:.1f} MB (limit {MAX_FILE_BYTES / 1e6:.0f} MB)"
+        return path.read_bytes()
+    except PermissionError:
+        return "cannot be read: permission denied"
+    except FileNotFoundError:
+        return "disappeared while loading"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"cannot be read: {exc.strerror or exc}"
+
+
+def load_file(path: Path) -> Article | Rejected:
+    """Load one seed file, or say why it was skipped."""
+    data = _read(path)
+    if isinstance(data, str):
+        return Rejected(path.name, data)
+    if not data.strip():
+        return Rejected(path.name, "empty file")
+    if b"\x00" in data:
+        return Rejected(path.name, "binary file (contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Rejected(path.name, f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})")
+    result = parse_article(
+        path.stem, text, markdown=path.suffix.lower() == ".md", digest=hashlib.sha256(data).hexdigest()
+    )
+    return Rejected(path.name, result) if isinstance(result, str) else result
+
+
+def seed_files(folder: Path) -> list[Path]:
+    """Return the seed files of ``folder`` in load order (by name); hidden files are ignored."""
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except FileNotFoundError:
+        raise SeedsError(f"seeds folder not found: {folder}") from None
+    except NotADirectoryError:
+        raise SeedsError(f"not a folder: {folder}") from None
+    except PermissionError:
+        raise SeedsError(f"seeds folder cannot be read: {folder}") from None
+    return [p for p in entries if not p.name.startswith(".") and p.suffix.lower() in SEED_SUFFIXES]
+
+
+def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = None) -> SeedSet:
+    """Load every seed file of ``folder``.
+
+    Raises ``SeedsError`` when the folder is missing or no file in it holds an article; files that
+    cannot be used are returned in ``SeedSet.rejected``. ``progress(done, total)`` is called per file.
+    """
+    paths = seed_files(folder)
+    articles: list[Article] = []
+    rejected: list[Rejected] = []
+    seen: set[str] = set()
+    for done, path in enumerate(paths, 1):
+        result = load_file(path)
+        if isinstance(result, Article) and result.id in seen:
+            result = Rejected(path.name, f"duplicate article id {result.id!r} (another file has the same name)")
+        if isinstance(result, Rejected):
+            _logger.warning("skipped seed file %s: %s", result.name, result.reason)
+            rejected.append(result)
+        else:
+            seen.add(result.id)
+            articles.append(result)
+        if progress is not None:
+            progress(done, len(paths))
+    if not articles:
+        detail = f"{len(rejected)} file(s) rejected" if rejected else "no .txt or .md files"
+        raise SeedsError(f"no article could be loaded from {folder} ({detail})")
+    return SeedSet(tuple(articles), tuple(rejected))
