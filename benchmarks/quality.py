@@ -58,8 +58,13 @@ def load_split(name: str, data: Path = DATA) -> Split:
 
 
 def gold_rows(index: Index, questions: Sequence[dict]) -> list[set[int]]:
-    """For each question, the rows of the sentences that contain one of its answers."""
-    keys = [_key(index.sentence(i).text) for i in range(len(index))]
+    """For each question, the rows of the index's sentences that contain one of its answers."""
+    return gold_rows_in([index.sentence(i).text for i in range(len(index))], questions)
+
+
+def gold_rows_in(texts: Sequence[str], questions: Sequence[dict]) -> list[set[int]]:
+    """For each question, the rows of ``texts`` (sentences) that contain one of its answers."""
+    keys = [_key(text) for text in texts]
     joined = "\n".join(keys)
     starts = np.zeros(len(keys), dtype=np.int64)
     np.cumsum([len(k) + 1 for k in keys[:-1]], out=starts[1:])
@@ -111,37 +116,66 @@ HEADER = (
 )
 
 
+@dataclass
+class Scores:
+    """Sentence and paragraph recall, in percent, over a set of ranked questions."""
+
+    recall_1: float
+    recall_5: float
+    mrr_10: float
+    paragraph_recall_1: float
+    paragraph_recall_5: float
+
+
+def score_rankings(
+    rankings: Sequence[Sequence[int]],
+    gold: Sequence[set[int]],
+    row_article: np.ndarray,
+    gold_articles: Sequence[int | None],
+) -> Scores:
+    """Score ranked sentence rows (best first) against the gold rows and each question's gold article."""
+    r1 = r5 = mrr = p1 = p5 = 0.0
+    for ranked, rows, gold_doc in zip(rankings, gold, gold_articles, strict=True):
+        r1 += bool(ranked[:1] and ranked[0] in rows)
+        r5 += any(r in rows for r in ranked[:5])
+        mrr += next((1 / (i + 1) for i, r in enumerate(ranked[:10]) if r in rows), 0.0)
+        docs = [int(row_article[r]) for r in ranked]
+        p1 += bool(docs[:1] and docs[0] == gold_doc)
+        p5 += gold_doc in docs[:5]
+    n = max(len(rankings), 1) / 100
+    return Scores(r1 / n, r5 / n, mrr / n, p1 / n, p5 / n)
+
+
 def evaluate(split: Split, index: Index | None = None, search: Callable | None = None) -> Report:
-    """Measure ``index`` (built here when not given) on ``split``'s answerable questions."""
+    """Measure ``index`` (built here when not given) on ``split``'s answerable questions.
+
+    ``search(question, k)`` replaces ``index.search`` when given (it must return Pasokh hits).
+    """
     started = time.perf_counter()
     index = index or build_index(split.articles)
     build_s = time.perf_counter() - started
+    search = search or index.search
     gold = gold_rows(index, split.questions)
     doc_of = {a.id: i for i, a in enumerate(index.articles)}
-    r1 = r5 = mrr = p1 = p5 = 0.0
+    rankings = []
     latencies = []
-    for q, rows in zip(split.questions, gold, strict=True):
+    for q in split.questions:
         t = time.perf_counter()
-        hits = index.search(q["question"], 10)
+        hits = search(q["question"], 10)
         latencies.append(time.perf_counter() - t)
-        ranked = [hit_row(index, h.sentence.article, h.sentence.position) for h in hits]
-        r1 += bool(ranked[:1] and ranked[0] in rows)
-        r5 += any(r in rows for r in ranked[:5])
-        mrr += next((1 / (i + 1) for i, r in enumerate(ranked) if r in rows), 0.0)
-        docs = [h.sentence.article for h in hits]
-        gold_doc = doc_of.get(q["doc_id"])
-        p1 += bool(docs[:1] and docs[0] == gold_doc)
-        p5 += gold_doc in docs[:5]
-    n = len(split.questions) / 100
+        rankings.append([hit_row(index, h.sentence.article, h.sentence.position) for h in hits])
+    scores = score_rankings(
+        rankings, gold, np.asarray(index.sentence_article), [doc_of.get(q["doc_id"]) for q in split.questions]
+    )
     latencies_ms = sorted(x * 1e3 for x in latencies)
     return Report(
         split.name,
         len(split.questions),
-        r1 / n,
-        r5 / n,
-        mrr / n,
-        p1 / n,
-        p5 / n,
+        scores.recall_1,
+        scores.recall_5,
+        scores.mrr_10,
+        scores.paragraph_recall_1,
+        scores.paragraph_recall_5,
         statistics.median(latencies_ms),
         latencies_ms[int(0.99 * (len(latencies_ms) - 1))],
         build_s,

@@ -4,7 +4,6 @@
     pasokh chat [--seeds DIR | --index DIR]
     pasokh index build [--seeds DIR] --out DIR
     pasokh index stats [--seeds DIR | --index DIR]
-    pasokh run [--webhook-url URL [--listen ADDR] [--port N]]
 
 Exit codes: 0 done, 2 unusable input (no seeds folder, no loadable article, a bad saved index, bad
 arguments). Skipped seed files are named on stderr and do not change the exit code.
@@ -67,8 +66,9 @@ class _ProgressBar:
                 return
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=self.description, unit=self.unit, file=sys.stderr, disable=None,
-                            leave=False)
+            self.bar = tqdm(
+                total=total, desc=self.description, unit=self.unit, file=sys.stderr, disable=None, leave=False
+            )
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -143,9 +143,8 @@ def _as_json(result: Answer) -> str:
 
 
 def _as_text(result: Answer) -> str:
-    from retrieval.normalize import display
-
     from retrieval.answer import plain_reply
+    from retrieval.normalize import display
 
     reply = plain_reply(result)
     if not result.answered or len(result.hits) < 2:
@@ -223,7 +222,9 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     size = (
         _folder_size(Path(args.index))
         if args.index
-        else sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (index.sentence_weights, index.context_weights))
+        else sum(
+            m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (index.sentence_weights, index.context_weights)
+        )
     )
     rows = [
         ("articles", len(index.articles)),
@@ -237,15 +238,6 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     for name, value in rows:
         print(f"{name:<18} {value}")
     return 0
-
-
-# -- run -----------------------------------------------------------------------------------------
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from bot.main import run
-
-    return run(webhook_url=args.webhook_url, listen=args.listen, port=args.port)
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -295,19 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     _source_options(stats)
     stats.set_defaults(handler=cmd_index_stats)
 
-    run = commands.add_parser("run", help="run the Telegram bot (settings from the environment)")
-    run.add_argument("--webhook-url", metavar="URL", help="receive updates by webhook at this public URL")
-    run.add_argument("--listen", default="127.0.0.1", metavar="ADDR", help="webhook listen address")
-    run.add_argument("--port", type=int, default=8443, metavar="N", help="webhook listen port (default 8443)")
-    run.set_defaults(handler=cmd_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pasokh`` command line; return its exit code."""
     args = build_parser().parse_args(argv)
-    if args.command != "run":
-        logging.basicConfig(level=logging.WARNING, format=f"{PROGRAM}: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=f"{PROGRAM}: %(message)s")
     started = time.perf_counter()
     try:
         code: int = args.handler(args)

@@ -1,9 +1,9 @@
 """The exceptions ``retrieval`` raises. Everything else it reports as data (rejected files, no answer).
 
-    PasokhError
-    ├── SeedsError            the seeds folder is missing, or no file in it could be loaded
-    └── IndexFileError        a saved index cannot be used
-        └── RecipeMismatch    it was built with other analysis settings or library versions
+PasokhError
+├── SeedsError            the seeds folder is missing, or no file in it could be loaded
+└── IndexFileError        a saved index cannot be used
+    └── RecipeMismatch    it was built with other analysis settings or library versions
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ __all__ = ["Hit", "Index", "build_index"]
 K1 = 0.9
 B = 0.4
 CONTEXT_WEIGHT = 0.7
+BACKGROUND_SENTENCES = 2000
 FUZZY_MIN_SIMILARITY = 0.55
 FUZZY_MAX_WORDS = 3
 FUZZY_NGRAMS = (2, 4)
@@ -56,6 +57,7 @@ def scoring_recipe() -> dict[str, object]:
         "k1": K1,
         "b": B,
         "context_weight": CONTEXT_WEIGHT,
+        "background_sentences": BACKGROUND_SENTENCES,
         "fuzzy_min_similarity": FUZZY_MIN_SIMILARITY,
         "fuzzy_max_words": FUZZY_MAX_WORDS,
         "fuzzy_ngrams": list(FUZZY_NGRAMS),
@@ -159,7 +161,7 @@ class Index:
             return None
         found: list[list[tuple[int, float]]] = [[] for _ in words]
         # Two neighbours written as one word elsewhere («هاشمی فر» / «هاشمیفر») find each other.
-        for i, (a, b) in enumerate(zip(words, words[1:], strict=False)):
+        for i, (a, b) in enumerate(itertools.pairwise(words)):
             joined = self.vocabulary.get(a + b)
             if joined is not None:
                 found[i].append((joined, 1.0))
@@ -175,9 +177,9 @@ class Index:
         for column, credit in itertools.chain.from_iterable(found):
             weights[column] = max(weights.get(column, 0.0), credit)
         per_word = [tuple(f) for f in found]
-        # An unknown word weighs as much as the rarest: the collection not knowing it is telling.
-        max_idf = float(np.log1p((len(self) + 0.5) / 0.5))
-        word_idf = np.array([float(self.idf[self.vocabulary[w]]) if w in self.vocabulary else max_idf for w in words])
+        word_idf = np.array(
+            [float(self.idf[self.vocabulary[w]]) if w in self.vocabulary else self._unseen_idf(w) for w in words]
+        )
         return _Query(
             tuple(words),
             np.fromiter(weights, dtype=np.int64, count=len(weights)),
@@ -185,6 +187,16 @@ class Index:
             tuple(per_word),
             word_idf,
         )
+
+    def _unseen_idf(self, word: str) -> float:
+        """Return the idf of a word the collection lacks: from the background, else as rare as can be.
+
+        A rare word the collection has never seen is telling (the question is about something else);
+        a common one («انجام») is not.
+        """
+        background_n, background_df = analysis.background_frequencies()
+        df = background_df.get(word, 0) * BACKGROUND_SENTENCES / background_n
+        return float(np.log1p((len(self) + BACKGROUND_SENTENCES - df + 0.5) / (df + 0.5)))
 
     def _coverage(self, query: _Query, row: int) -> float:
         """Return the idf-weighted share of the question's words present in sentence ``row`` or its paragraph."""
@@ -232,6 +244,19 @@ def _char_ngrams(word: str) -> list[str]:
     return [padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)]
 
 
+def _idf(df: np.ndarray, n: int, terms: Sequence[str]) -> np.ndarray:
+    """Return BM25 idf, counting ``BACKGROUND_SENTENCES`` sentences of general news beside the collection.
+
+    A small collection cannot tell «که» from a name that occurs as rarely; the background can, and a
+    large collection outweighs it.
+    """
+    background_n, background_df = analysis.background_frequencies()
+    scale = BACKGROUND_SENTENCES / background_n
+    df_total = df + scale * np.fromiter((background_df.get(t, 0) for t in terms), dtype=np.float64, count=len(terms))
+    n_total = n + BACKGROUND_SENTENCES
+    return np.log1p((n_total - df_total + 0.5) / (df_total + 0.5)).astype(np.float32)
+
+
 def _bm25(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csc_matrix:
     """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), as float32 CSC."""
     counts = counts.tocoo()
@@ -277,13 +302,11 @@ def build_index(seeds: SeedSet | Sequence[Article], *, progress: Callable[[int, 
     _, context_of = np.unique(keys, return_inverse=True)
     membership = sp.csr_matrix(
         (np.ones(len(sentences), np.float32), (context_of, np.arange(len(sentences)))),
-        shape=(int(context_of.max()) + 1 if len(sentences) else 0, len(sentences)),
+        shape=(int(context_of.max()) + 1 if sentences else 0, len(sentences)),
     )
     context_counts = (membership @ counts).tocsr()
 
-    df = np.bincount(counts.indices, minlength=len(terms)).astype(np.float64)
-    n = max(len(sentences), 1)
-    idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+    idf = _idf(np.bincount(counts.indices, minlength=len(terms)), len(sentences), terms)
 
     word_columns = np.array([i for i, t in enumerate(terms) if not t.startswith(analysis.STEM_PREFIX)], np.int64)
     fuzzy = TfidfVectorizer(analyzer=_char_ngrams, dtype=np.float32, norm="l2", use_idf=False)
@@ -292,7 +315,9 @@ def build_index(seeds: SeedSet | Sequence[Article], *, progress: Callable[[int, 
         if len(word_columns)
         else sp.csr_matrix((0, 0), dtype=np.float32)
     )
-    fuzzy_vocabulary = {str(g): int(i) for i, g in enumerate(fuzzy.get_feature_names_out())} if len(word_columns) else {}
+    fuzzy_vocabulary = (
+        {str(g): int(i) for i, g in enumerate(fuzzy.get_feature_names_out())} if len(word_columns) else {}
+    )
 
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in texts], out=offsets[1:])

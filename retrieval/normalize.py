@@ -51,9 +51,7 @@ _LETTERS = {
     "ء": "",
     "ـ": "",  # tatweel
 }
-_DIGITS = {ord(d): str(i) for i, d in enumerate("۰۱۲۳۴۵۶۷۸۹")} | {
-    ord(d): str(i) for i, d in enumerate("٠١٢٣٤٥٦٧٨٩")
-}
+_DIGITS = {ord(d): str(i) for i, d in enumerate("۰۱۲۳۴۵۶۷۸۹")} | {ord(d): str(i) for i, d in enumerate("٠١٢٣٤٥٦٧٨٩")}
 
 
 def _fold_table() -> dict[int, str | None]:

@@ -100,9 +100,7 @@ def parse_article(article_id: str, text: str, *, markdown: bool = False, digest:
     """Parse a seed file's text into an ``Article``, or return why it holds no article."""
     lines: list[str] = []
     for raw in text.lstrip("\ufeff").splitlines():
-        if markdown:
-            raw = _MARKDOWN_EMPHASIS.sub("", _MARKDOWN_LINE.sub("", raw))
-        line = _clean(raw)
+        line = _clean(_MARKDOWN_EMPHASIS.sub("", _MARKDOWN_LINE.sub("", raw)) if markdown else raw)
         if not line:
             continue
         if len(lines) > 1 and line.startswith(_CONTINUATION):

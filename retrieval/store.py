@@ -72,20 +72,20 @@ def save_index(index: Index, folder: Path) -> None:
         )
         _write_json(staging / "terms.json", list(index.terms))
         _write_json(staging / "fuzzy.json", sorted(index.fuzzy_vocabulary, key=index.fuzzy_vocabulary.__getitem__))
-        np.savez(
-            staging / "arrays.npz",
-            sentence_article=index.sentence_article,
-            sentence_paragraph=index.sentence_paragraph,
-            sentence_position=index.sentence_position,
-            text_offsets=index.text_offsets,
-            texts=np.frombuffer(index.texts.encode("utf-32-le"), dtype=np.uint32),
-            context_of=index.context_of,
-            idf=index.idf,
-            fuzzy_words=index.fuzzy_words,
+        arrays: dict[str, Any] = {
+            "sentence_article": index.sentence_article,
+            "sentence_paragraph": index.sentence_paragraph,
+            "sentence_position": index.sentence_position,
+            "text_offsets": index.text_offsets,
+            "texts": np.frombuffer(index.texts.encode("utf-32-le"), dtype=np.uint32),
+            "context_of": index.context_of,
+            "idf": index.idf,
+            "fuzzy_words": index.fuzzy_words,
             **_matrix_parts("sentence", index.sentence_weights),
             **_matrix_parts("context", index.context_weights),
             **_matrix_parts("fuzzy", index.fuzzy_matrix),
-        )
+        }
+        np.savez(staging / "arrays.npz", **arrays)
         # Move the manifest last: a folder with a manifest is a complete index.
         for name in ("articles.json", "terms.json", "fuzzy.json", "arrays.npz", "manifest.json"):
             os.replace(staging / name, folder / name)
