@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,8 @@ def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
     terms = tuple(_read_json(folder / "terms.json"))
     fuzzy = _read_json(folder / "fuzzy.json")
     try:
-        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+        # Opened here, not by numpy: np.load leaks its file handle when the archive is damaged.
+        with (folder / "arrays.npz").open("rb") as file, np.load(file, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         index = Index(
             articles=articles,
@@ -161,7 +163,7 @@ def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
         )
     except FileNotFoundError:
         raise IndexFileError(f"not a saved index (no arrays.npz): {folder}") from None
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise IndexFileError(f"damaged index file {folder / 'arrays.npz'}: {exc}") from None
     if len(index) != manifest.get("seeds", {}).get("sentences") or len(articles) != manifest["seeds"]["articles"]:
         raise IndexFileError(f"index files in {folder} do not agree with its manifest: rebuild it")

@@ -1,0 +1,128 @@
+"""Search and answers over the bundled seed article, as readers would ask."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval import Article, Index, build_index
+from retrieval.answer import Outcome, answer, format_date, highlight_spans, plain_reply
+from tests.seed_questions import ANSWERABLE, IN_REPLY, RANKED_BUT_REFUSED, UNANSWERABLE
+
+
+@pytest.mark.parametrize(("question", "sentence"), ANSWERABLE, ids=[q for q, _ in ANSWERABLE])
+def test_question_ranks_its_sentence_first_and_is_answered(seed_index: Index, question: str, sentence: int) -> None:
+    result = answer(seed_index, question)
+    assert [h.sentence.position for h in result.hits][:1] == [sentence]
+    assert result.outcome is Outcome.ANSWERED
+
+
+@pytest.mark.parametrize(("question", "expected"), IN_REPLY, ids=[q for q, _ in IN_REPLY])
+def test_reply_shows_the_answer_in_the_passage(seed_index: Index, question: str, expected: str) -> None:
+    result = answer(seed_index, question)
+    assert result.answered
+    assert expected in plain_reply(result)
+
+
+@pytest.mark.parametrize(("question", "sentence"), RANKED_BUT_REFUSED, ids=[q for q, _ in RANKED_BUT_REFUSED])
+def test_ranked_first_even_when_refused(seed_index: Index, question: str, sentence: int) -> None:
+    result = answer(seed_index, question)
+    assert result.hits[0].sentence.position == sentence
+
+
+@pytest.mark.xfail(
+    reason="«وی» (he) stands for the commander named two paragraphs earlier: no coreference", strict=True
+)
+def test_coreference_across_paragraphs(seed_index: Index) -> None:
+    result = answer(seed_index, "انتظار فرمانده انتظامی از دستگاه‌ها چیست؟")
+    assert result.hits[0].sentence.position == 9
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
+def test_question_gets_no_answer(seed_index: Index, question: str) -> None:
+    result = answer(seed_index, question)
+    assert not result.answered
+    assert result.best is None
+    assert plain_reply(result)  # a polite Persian text, never empty
+
+
+@pytest.mark.parametrize(
+    ("question", "outcome"),
+    [
+        ("", Outcome.EMPTY),
+        ("   \n", Outcome.EMPTY),
+        ("سلام", Outcome.SMALL_TALK),
+        ("؟؟؟", Outcome.NO_CONTENT),
+        ("چه کسی است؟", Outcome.NO_CONTENT),
+        ("قیمت دلار امروز چند است؟", Outcome.NOT_FOUND),
+    ],
+)
+def test_outcomes(seed_index: Index, question: str, outcome: Outcome) -> None:
+    assert answer(seed_index, question).outcome is outcome
+
+
+def test_no_usable_words_means_no_passages(seed_index: Index) -> None:
+    assert answer(seed_index, "؟؟؟").hits == ()
+    assert answer(seed_index, "سلام").hits == ()
+
+
+def test_unanswered_question_keeps_its_passages(seed_index: Index) -> None:
+    result = answer(seed_index, "قیمت دلار و سکه در بازار لرستان چند است؟", k=3)
+    assert not result.answered
+    assert result.hits  # «لرستان» still ranks sentences; they are shown as passages, not as the answer
+
+
+def test_top_k(seed_index: Index) -> None:
+    assert len(seed_index.search("فرمانده انتظامی لرستان", 5)) == 5
+    assert len(seed_index.search("فرمانده انتظامی لرستان", 1)) == 1
+
+
+def test_hits_carry_neighbours(seed_index: Index) -> None:
+    [hit] = seed_index.search("فرمانده انتظامی استان لرستان کیست؟", 1)
+    assert hit.before is not None
+    assert hit.before.position == hit.sentence.position - 1
+    assert hit.after is not None
+    assert hit.after.position == hit.sentence.position + 1
+    assert hit.article.id == "000_9ca2ac7c38fe4584"
+
+
+def test_first_and_last_sentences_have_one_neighbour(seed_index: Index) -> None:
+    assert seed_index.neighbours(0)[0] is None
+    assert seed_index.neighbours(len(seed_index) - 1)[1] is None
+
+
+def test_plain_reply_has_passage_title_and_both_calendars(seed_index: Index) -> None:
+    reply = plain_reply(answer(seed_index, "فرمانده انتظامی استان لرستان کیست؟"))
+    assert "محمدرضا هاشمیفر" in reply
+    assert "بسیج؛ ستون استوار امنیت و همراهی در لرستان" in reply
+    assert "۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)" in reply
+
+
+def test_format_date() -> None:
+    import datetime as dt
+
+    assert format_date(dt.date(2025, 11, 26)) == "۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)"
+    assert format_date(dt.date(2024, 3, 20)) == "۱ فروردین ۱۴۰۳ (۲۰ مارس ۲۰۲۴)"
+
+
+def test_highlight_marks_question_words_in_any_spelling() -> None:
+    text = "فرمانده انتظامی استان لرستان در دیدار گفت."
+    spans = highlight_spans(text, "فرمانده انتظامي لرستان كیست؟")
+    assert [text[a:b] for a, b in spans] == ["فرمانده", "انتظامی", "لرستان"]
+
+
+def test_typo_in_a_rare_word_still_finds_it(seed_index: Index) -> None:
+    # «جمشیدیپور» with one letter dropped: the character n-grams of the known words bring it back.
+    hits = seed_index.search("شهید جمشیدپور", 1)
+    assert hits[0].sentence.position == 7
+
+
+def test_empty_collection_of_sentences_searches_to_nothing() -> None:
+    index = build_index([Article("a", "عنوان", None, (), "")])
+    assert len(index) == 0
+    assert index.search("فرمانده", 3) == []
+
+
+def test_ties_rank_in_collection_order() -> None:
+    articles = [Article(str(i), "عنوان", None, ("خبر یکسان درباره زلزله.",), "") for i in range(3)]
+    hits = build_index(articles).search("زلزله", 3)
+    assert [h.article.id for h in hits] == ["0", "1", "2"]
