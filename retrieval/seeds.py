@@ -11,6 +11,7 @@ A file that cannot be used is reported with its reason and skipped: the others s
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import errno
 import hashlib
 import logging
@@ -22,7 +23,7 @@ from pathlib import Path
 from retrieval.errors import SeedsError
 from retrieval.normalize import fold
 
-__all__ = ["SEED_SUFFIXES", "Article", "Rejected", "SeedSet", "load_seeds", "parse_article"]
+__all__ = ["SEED_SUFFIXES", "Article", "Problem", "Rejected", "SeedSet", "load_seeds", "parse_article"]
 
 _logger = logging.getLogger(__name__)
 
@@ -49,12 +50,36 @@ class Article:
     """SHA-256 of the file's bytes: tells a changed file from an unchanged one on reload."""
 
 
+class Problem(enum.Enum):
+    """Why a seed file was skipped: a kind the bot can word for editors, beside the English reason."""
+
+    EMPTY = "empty"
+    BINARY = "binary"
+    NOT_UTF8 = "not_utf8"
+    NO_BODY = "no_body"
+    TOO_LARGE = "too_large"
+    UNREADABLE = "unreadable"
+    BROKEN_LINK = "broken_link"
+    NOT_A_FILE = "not_a_file"
+    VANISHED = "vanished"
+    DUPLICATE = "duplicate"
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A seed file that was skipped, and why (one line, for editors)."""
+    """A seed file that was skipped, and why (one line, for editors and logs)."""
 
     name: str
     reason: str
+    problem: Problem
+
+
+class _Skip(Exception):
+    """Why ``load_file`` gives up on a file: control flow inside this module, never raised out of it."""
+
+    def __init__(self, problem: Problem, reason: str) -> None:
+        super().__init__(reason)
+        self.problem, self.reason = problem, reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +121,8 @@ def _parse_header(line: str, fallback_title: str) -> tuple[str, dt.date | None]:
     return title or fallback_title, date
 
 
-def parse_article(article_id: str, text: str, *, markdown: bool = False, digest: str = "") -> Article | str:
-    """Parse a seed file's text into an ``Article``, or return why it holds no article."""
+def parse_article(article_id: str, text: str, *, markdown: bool = False, digest: str = "") -> Article:
+    """Parse a seed file's text into an ``Article``; raise ``ValueError`` when it holds none."""
     lines: list[str] = []
     for raw in text.lstrip("\ufeff").splitlines():
         line = _clean(_MARKDOWN_EMPHASIS.sub("", _MARKDOWN_LINE.sub("", raw)) if markdown else raw)
@@ -108,52 +133,62 @@ def parse_article(article_id: str, text: str, *, markdown: bool = False, digest:
         else:
             lines.append(line)
     if not lines:
-        return "empty: no text"
+        raise ValueError("empty file")
     title, date = _parse_header(lines[0], article_id)
     paragraphs = tuple(lines[1:])
     if not paragraphs:
-        return "no text after the title line"
+        raise ValueError("no text after the title line")
     return Article(id=article_id, title=title, date=date, paragraphs=paragraphs, digest=digest)
 
 
-def _read(path: Path) -> bytes | str:
-    """Return the file's bytes, or why it cannot be read."""
+def _read(path: Path) -> bytes:
+    """Return the file's bytes, or raise ``_Skip`` with why it cannot be read."""
     if path.is_symlink() and not path.exists():
-        return "broken symbolic link"
+        raise _Skip(Problem.BROKEN_LINK, "broken symbolic link")
     try:
         if not path.is_file():
-            return "not a regular file"
+            raise _Skip(Problem.NOT_A_FILE, "not a regular file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            return f"too large: {size / 1e6:.1f} MB (limit {MAX_FILE_BYTES / 1e6:.0f} MB)"
+            raise _Skip(Problem.TOO_LARGE, f"too large: {size / 1e6:.1f} MB (limit {MAX_FILE_BYTES / 1e6:.0f} MB)")
         return path.read_bytes()
     except PermissionError:
-        return "cannot be read: permission denied"
+        raise _Skip(Problem.UNREADABLE, "cannot be read: permission denied") from None
     except FileNotFoundError:
-        return "disappeared while loading"
+        raise _Skip(Problem.VANISHED, "disappeared while loading") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            return "symbolic link loop"
-        return f"cannot be read: {exc.strerror or exc}"
+            raise _Skip(Problem.BROKEN_LINK, "symbolic link loop") from None
+        raise _Skip(Problem.UNREADABLE, f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _decode(data: bytes) -> str:
+    if not data.strip():
+        raise _Skip(Problem.EMPTY, "empty file")
+    if b"\x00" in data:
+        raise _Skip(Problem.BINARY, "binary file (contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Skip(
+            Problem.NOT_UTF8, f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
 
 
 def load_file(path: Path) -> Article | Rejected:
     """Load one seed file, or say why it was skipped."""
-    data = _read(path)
-    if isinstance(data, str):
-        return Rejected(path.name, data)
-    if not data.strip():
-        return Rejected(path.name, "empty file")
-    if b"\x00" in data:
-        return Rejected(path.name, "binary file (contains NUL bytes)")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return Rejected(path.name, f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})")
-    result = parse_article(
-        path.stem, text, markdown=path.suffix.lower() == ".md", digest=hashlib.sha256(data).hexdigest()
-    )
-    return Rejected(path.name, result) if isinstance(result, str) else result
+        data = _read(path)
+        text = _decode(data)
+        try:
+            return parse_article(
+                path.stem, text, markdown=path.suffix.lower() == ".md", digest=hashlib.sha256(data).hexdigest()
+            )
+        except ValueError as exc:
+            problem = Problem.EMPTY if str(exc) == "empty file" else Problem.NO_BODY
+            raise _Skip(problem, str(exc)) from None
+    except _Skip as skip:
+        return Rejected(path.name, skip.reason, skip.problem)
 
 
 def seed_files(folder: Path) -> list[Path]:
@@ -182,9 +217,10 @@ def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = No
     for done, path in enumerate(paths, 1):
         result = load_file(path)
         if isinstance(result, Article) and result.id in seen:
-            result = Rejected(path.name, f"duplicate article id {result.id!r} (another file has the same name)")
+            result = Rejected(
+                path.name, f"duplicate article id {result.id!r} (another file has the same name)", Problem.DUPLICATE
+            )
         if isinstance(result, Rejected):
-            _logger.warning("skipped seed file %s: %s", result.name, result.reason)
             rejected.append(result)
         else:
             seen.add(result.id)
