@@ -4,6 +4,7 @@
     pasokh chat [--seeds DIR | --index DIR]
     pasokh index build [--seeds DIR] --out DIR
     pasokh index stats [--seeds DIR | --index DIR]
+    pasokh run [--webhook-url URL [--listen ADDR] [--port N]]
 
 Exit codes: 0 done, 2 unusable input (no seeds folder, no loadable article, a bad saved index, bad
 arguments). Skipped seed files are named on stderr and do not change the exit code.
@@ -240,6 +241,15 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- run -----------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.main import run
+
+    return run(webhook_url=args.webhook_url, listen=args.listen, port=args.port)
+
+
 # -- parsing -------------------------------------------------------------------------------------
 
 
@@ -287,13 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     _source_options(stats)
     stats.set_defaults(handler=cmd_index_stats)
 
+    run = commands.add_parser("run", help="run the Telegram bot (settings from the environment)")
+    run.add_argument("--webhook-url", metavar="URL", help="receive updates by webhook at this public HTTPS URL")
+    run.add_argument("--listen", default="127.0.0.1", metavar="ADDR", help="webhook listen address")
+    run.add_argument("--port", type=int, default=8443, metavar="N", help="webhook listen port (default 8443)")
+    run.set_defaults(handler=cmd_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pasokh`` command line; return its exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"{PROGRAM}: %(message)s")
+    if args.command != "run":  # the bot configures its own logging
+        logging.basicConfig(level=logging.WARNING, format=f"{PROGRAM}: %(message)s")
     started = time.perf_counter()
     try:
         code: int = args.handler(args)

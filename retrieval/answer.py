@@ -43,6 +43,9 @@ MAX_QUESTION_CHARS = 1000
 
 EXAMPLE_QUESTION = "فرمانده انتظامی لرستان کیست؟"
 
+# Markup pasted into a question («<b>…</b>», «<script>») is not part of what is asked.
+_MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,20}(?:\s[^<>]{0,200})?/?>")
+
 
 class Outcome(enum.Enum):
     """How a question was handled."""
@@ -93,7 +96,7 @@ def answer(index: Index, question: str, k: int = 3) -> Answer:
     if not analysis.words(question):
         outcome = Outcome.EMPTY if not question else Outcome.NO_CONTENT
         return Answer(question, outcome, ())
-    searched = question[:MAX_QUESTION_CHARS]
+    searched = _MARKUP.sub(" ", question[:MAX_QUESTION_CHARS])
     if not analysis.content_words(searched):
         only_courtesies = all(w in analysis.COURTESIES for w in analysis.words(searched))
         return Answer(question, Outcome.SMALL_TALK if only_courtesies else Outcome.NO_CONTENT, ())

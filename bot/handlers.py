@@ -1,0 +1,349 @@
+"""Telegram handlers: thin adapters that read the text, ask ``retrieval``, render, and reply."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import html
+import logging
+import re
+import time
+from typing import Any
+
+from telegram import (
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import texts
+from bot.library import Library, ReloadReport
+from bot.render import (
+    article_pieces,
+    first_keyboard,
+    first_pieces,
+    hit_snippet,
+    html_messages,
+    parse_callback,
+    passage_keyboard,
+    passage_pieces,
+)
+from bot.settings import Settings
+from bot.state import State
+from retrieval.answer import Answer, Outcome, answer, to_persian_digits
+from retrieval.normalize import display
+
+__all__ = ["Pasokh"]
+
+_logger = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+PAGES = 10
+"""Passages a question keeps for paging and inline results."""
+ARTICLE_MESSAGES = 5
+"""The most messages one «متن کامل خبر» sends."""
+ADMIN_COMMANDS = ("reload", "stats", "unanswered")
+_FRESH = filters.UpdateType.MESSAGE  # not edits: an edited question is not answered twice
+
+
+def _fa(n: float | str) -> str:
+    return to_persian_digits(str(n))
+
+
+class FloodGuard:
+    """Per-user limit on questions a minute; the first refusal in a minute is announced, later ones not."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._asked: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._warned: dict[int, float] = {}
+
+    def check(self, user_id: int, now: float | None = None) -> str:
+        """Return "ok", "warn" (over the limit, say so once) or "quiet" (over the limit, already said)."""
+        now = time.monotonic() if now is None else now
+        asked = self._asked[user_id]
+        while asked and asked[0] <= now - 60:
+            asked.popleft()
+        if len(asked) < self.per_minute:
+            asked.append(now)
+            return "ok"
+        if now - self._warned.get(user_id, -60.0) >= 60:
+            self._warned[user_id] = now
+            return "warn"
+        return "quiet"
+
+
+class Pasokh:
+    """The bot's handlers, holding what they share: settings, the library of articles, the state."""
+
+    def __init__(self, settings: Settings, library: Library, state: State) -> None:
+        self.settings = settings
+        self.library = library
+        self.state = state
+        self.started = time.monotonic()
+        self.flood = FloodGuard(settings.questions_per_minute)
+
+    def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Add every handler to ``application``, admins' commands before their refusal."""
+        admins = filters.User(user_id=self.settings.admin_ids, allow_empty=False)
+        application.add_handlers(
+            [
+                CommandHandler("start", self.start, filters=_FRESH),
+                CommandHandler("help", self.help, filters=_FRESH),
+                CommandHandler("ask", self.ask_command, filters=_FRESH),
+                CommandHandler("reload", self.reload, filters=_FRESH & admins),
+                CommandHandler("stats", self.stats, filters=_FRESH & admins),
+                CommandHandler("unanswered", self.unanswered, filters=_FRESH & admins),
+                CommandHandler(ADMIN_COMMANDS, self.refuse, filters=_FRESH),
+                MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & _FRESH, self.private),
+                MessageHandler(filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND & _FRESH, self.group),
+                MessageHandler(
+                    filters.ChatType.PRIVATE & _FRESH & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.not_text
+                ),
+                CallbackQueryHandler(self.button),
+                InlineQueryHandler(self.inline),
+            ]
+        )
+        application.add_error_handler(self.on_error)
+
+    # -- questions --------------------------------------------------------------------------------
+
+    async def _search(self, question: str) -> Answer:
+        index = self.library.index  # read once: the whole answer comes from one index
+        return await asyncio.to_thread(answer, index, question, PAGES)
+
+    async def _answer(self, message: Message, question: str) -> None:
+        user = message.from_user
+        verdict = self.flood.check(user.id) if user else "ok"
+        if verdict != "ok":
+            if verdict == "warn":
+                await message.reply_text(texts.SLOW_DOWN, do_quote=message.chat.type != ChatType.PRIVATE)
+            return
+        result = await self._search(question)
+        if result.outcome in (Outcome.ANSWERED, Outcome.NOT_FOUND):
+            self.state.count("answered" if result.answered else "unanswered")
+            if not result.answered:
+                self.state.log_unanswered(question[:500], message.chat.type)
+        question_id = self.state.remember_question(message.chat.id, question) if result.hits else 0
+        messages = html_messages(first_pieces(result))
+        markup = first_keyboard(result, question_id)
+        quote = message.chat.type != ChatType.PRIVATE
+        for i, text in enumerate(messages):
+            last = i == len(messages) - 1
+            await message.reply_text(
+                text, parse_mode=ParseMode.HTML, reply_markup=markup if last else None, do_quote=quote
+            )
+
+    async def private(self, update: Update, context: Context) -> None:
+        """A private message: the whole text is the question."""
+        message = update.effective_message
+        if message and message.text is not None:
+            await self._answer(message, message.text)
+
+    async def ask_command(self, update: Update, context: Context) -> None:
+        """/ask question (also /ask@bot in groups)."""
+        message = update.effective_message
+        if message is None or message.text is None:
+            return
+        parts = message.text.split(maxsplit=1)
+        if len(parts) < 2:
+            await message.reply_text(texts.ASK_EMPTY, do_quote=message.chat.type != ChatType.PRIVATE)
+            return
+        await self._answer(message, parts[1])
+
+    async def group(self, update: Update, context: Context) -> None:
+        """A group message: answered when it replies to the bot or mentions it; other chatter is ignored."""
+        message = update.effective_message
+        if message is None or message.text is None or message.via_bot is not None:
+            return
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
+            await self._answer(message, message.text)
+            return
+        username = (context.bot.username or "").lower()
+        mentions = message.parse_entities([MessageEntity.MENTION])
+        if username and any(text.lower() == f"@{username}" for text in mentions.values()):
+            question = re.sub(rf"@{re.escape(username)}\b", " ", message.text, flags=re.IGNORECASE)
+            await self._answer(message, question)
+
+    async def not_text(self, update: Update, context: Context) -> None:
+        """Stickers, photos, voice and the like in a private chat get a short hint."""
+        if update.effective_message:
+            await update.effective_message.reply_text(texts.NOT_TEXT)
+
+    async def start(self, update: Update, context: Context) -> None:
+        """/start: who Pasokh is, with an example."""
+        if update.effective_message:
+            await update.effective_message.reply_text(texts.START)
+
+    async def help(self, update: Update, context: Context) -> None:
+        """/help: how to ask, in private chats, groups and inline."""
+        message, user = update.effective_message, update.effective_user
+        if message:
+            extra = texts.ADMIN_HELP if user and user.id in self.settings.admin_ids else ""
+            await message.reply_text(texts.HELP + extra)
+
+    # -- buttons and inline -----------------------------------------------------------------------
+
+    async def button(self, update: Update, context: Context) -> None:
+        """«نتایج بیشتر» / «قبلی» edit the message to another passage; «متن کامل خبر» sends the article."""
+        query = update.callback_query
+        if query is None:
+            return
+        parsed = parse_callback(query.data)
+        message = query.message if isinstance(query.message, Message) else None
+        asked = self.state.asked(parsed[1]) if parsed else None
+        # The button must be ours and pressed in the chat where the question was asked.
+        if parsed is None or message is None or asked is None or asked.chat_id != message.chat.id:
+            await query.answer(texts.EXPIRED, show_alert=True)
+            return
+        action, _, page = parsed
+        result = await self._search(asked.question)
+        if page >= len(result.hits):
+            await query.answer(texts.EXPIRED, show_alert=True)
+            return
+        await query.answer()
+        if action == "more":
+            text = html_messages(passage_pieces(result, page))[0]
+            try:
+                await message.edit_text(
+                    text, parse_mode=ParseMode.HTML, reply_markup=passage_keyboard(result, asked.id, page)
+                )
+            except BadRequest as exc:
+                if "not modified" not in str(exc).lower():
+                    raise
+            return
+        hit = result.hits[page]
+        messages = html_messages(article_pieces(self.library.index, hit.sentence.article))
+        if len(messages) > ARTICLE_MESSAGES:
+            messages = [*messages[: ARTICLE_MESSAGES - 1], html.escape(texts.ARTICLE_TRUNCATED.strip())]
+        for text in messages:
+            await message.reply_text(text, parse_mode=ParseMode.HTML, do_quote=True)
+
+    async def inline(self, update: Update, context: Context) -> None:
+        """@bot question in any chat: up to 10 passages to choose from."""
+        query = update.inline_query
+        if query is None:
+            return
+        question = query.query.strip()
+        if not question:
+            await query.answer([], cache_time=300)
+            return
+        result = await self._search(question)
+        articles = [
+            InlineQueryResultArticle(
+                id=str(i),
+                title=display(hit.article.title)[:100],
+                description=hit_snippet(hit),
+                input_message_content=InputTextMessageContent(
+                    html_messages(passage_pieces(result, i, footer=False))[0], parse_mode=ParseMode.HTML
+                ),
+            )
+            for i, hit in enumerate(result.hits)
+        ]
+        await query.answer(articles, cache_time=30, is_personal=False)
+
+    # -- admins -----------------------------------------------------------------------------------
+
+    async def refuse(self, update: Update, context: Context) -> None:
+        """Admin commands from anyone else: a clear refusal, and a log line."""
+        message, user = update.effective_message, update.effective_user
+        _logger.warning(
+            "refused %s from user %s in chat %s",
+            message.text.split()[0] if message and message.text else "?",
+            user.id if user else "?",
+            update.effective_chat.id if update.effective_chat else "?",
+        )
+        if message:
+            await message.reply_text(texts.NOT_ADMIN, do_quote=message.chat.type != ChatType.PRIVATE)
+
+    async def reload(self, update: Update, context: Context) -> None:
+        """/reload: rebuild from the seeds folder while questions keep being answered, then report."""
+        message = update.effective_message
+        if message is None:
+            return
+        _logger.info("reload requested by user %s", update.effective_user.id if update.effective_user else "?")
+        await message.reply_text(texts.RELOADING)
+        report = await self.library.reload()
+        await message.reply_text(self._reload_text(report))
+
+    @staticmethod
+    def _reload_text(report: ReloadReport) -> str:
+        if report.already_running:
+            return texts.RELOAD_RUNNING
+        seconds = _fa(f"{report.seconds:.2f}")
+        if report.error is not None:
+            return (
+                f"⚠️ بارگذاری دوباره ناموفق بود ({seconds} ثانیه)؛ خبرهای قبلی همچنان پاسخ داده می‌شوند.\n"
+                f"علت: {report.error}"
+            )
+        lines = [
+            f"✅ خبرها دوباره بارگذاری شد ({seconds} ثانیه).",
+            f"خبرها: {_fa(report.articles_before)} ← {_fa(report.articles_after)}",
+            f"جمله‌ها: {_fa(report.sentences_before)} ← {_fa(report.sentences_after)}",
+        ]
+        for label, names in (("افزوده", report.added), ("حذف‌شده", report.removed), ("تغییرکرده", report.changed)):
+            lines.append(f"{label}: {'، '.join(names) if names else '—'}")
+        if report.rejected:
+            lines.append("پرونده‌های کنارگذاشته:")
+            lines.extend(f"• {r.name}: {texts.PROBLEMS[r.problem]} ({r.reason})" for r in report.rejected)
+        return "\n".join(lines)
+
+    async def stats(self, update: Update, context: Context) -> None:
+        """/stats: articles, sentences, uptime, questions answered and unanswered."""
+        message = update.effective_message
+        if message is None:
+            return
+        index, counters = self.library.index, self.state.counters()
+        uptime = int(time.monotonic() - self.started)
+        days, rest = divmod(uptime, 86400)
+        hours, rest = divmod(rest, 3600)
+        await message.reply_text(
+            "\n".join(
+                [
+                    "📊 آمار «پاسخ»",
+                    f"خبرها: {_fa(len(index.articles))}",
+                    f"جمله‌ها: {_fa(len(index))}",
+                    f"مدت کار: {_fa(days)} روز، {_fa(hours)} ساعت، {_fa(rest // 60)} دقیقه",
+                    f"پرسش‌های پاسخ‌داده: {_fa(counters.get('answered', 0))}",
+                    f"پرسش‌های بی‌پاسخ: {_fa(counters.get('unanswered', 0))}",
+                ]
+            )
+        )
+
+    async def unanswered(self, update: Update, context: Context) -> None:
+        """/unanswered: the last 20 questions that got no answer, newest first."""
+        message = update.effective_message
+        if message is None:
+            return
+        rows = self.state.unanswered(20)
+        if not rows:
+            await message.reply_text(texts.NO_UNANSWERED)
+            return
+        lines = ["❓ آخرین پرسش‌های بی‌پاسخ:"] + [f"{_fa(i)}. {row.question}" for i, row in enumerate(rows, 1)]
+        for text in html_messages([("\n".join(lines), False)]):
+            await message.reply_text(text, parse_mode=ParseMode.HTML)
+
+    # -- errors -----------------------------------------------------------------------------------
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log the error first, then tell the user briefly (never the details)."""
+        _logger.error("error while handling an update", exc_info=context.error)
+        if isinstance(update, Update) and update.effective_message is not None:
+            try:
+                await update.effective_message.reply_text(texts.ERROR)
+            except Exception:  # the apology itself failed (e.g. the API is down): logged above already
+                _logger.warning("could not send the error apology", exc_info=True)

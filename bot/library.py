@@ -1,0 +1,145 @@
+"""The index the bot answers from, and reloading it from the seeds folder.
+
+A reload builds a new ``Index`` in a worker thread while questions keep being answered from the old
+one, then replaces it with one assignment. Handlers read ``library.index`` once per question, so every
+answer comes wholly from one index. A reload that fails keeps the old index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval import Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
+from retrieval.normalize import display
+from retrieval.store import load_index, save_index
+
+__all__ = ["Library", "ReloadReport"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadReport:
+    """What a reload changed, or why it failed (then ``error`` is set and nothing changed)."""
+
+    articles_before: int
+    sentences_before: int
+    articles_after: int
+    sentences_after: int
+    seconds: float
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+    error: str | None = None
+    already_running: bool = field(default=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.already_running
+
+
+def _digests(index: Index) -> dict[str, str]:
+    return {a.id: a.digest for a in index.articles}
+
+
+class Library:
+    """Holds the current index; ``reload()`` swaps in a new one built from the seeds folder."""
+
+    def __init__(self, seeds_dir: Path, index_dir: Path | None = None) -> None:
+        self.seeds_dir = seeds_dir
+        self.index_dir = index_dir
+        self._index: Index | None = None
+        self._rejected: tuple[Rejected, ...] = ()
+        self._reloading = asyncio.Lock()
+
+    @property
+    def index(self) -> Index:
+        """The current index (raises before ``open()``)."""
+        if self._index is None:
+            raise RuntimeError("the library is not open yet")
+        return self._index
+
+    @property
+    def rejected(self) -> tuple[Rejected, ...]:
+        """Seed files skipped by the last successful load."""
+        return self._rejected
+
+    def open(self) -> Index:
+        """Load the saved index when it matches the seeds, else build one (and save it). Blocking.
+
+        Raises ``SeedsError`` when the seeds folder is missing or holds nothing loadable.
+        """
+        seeds = load_seeds(self.seeds_dir)
+        self._rejected = seeds.rejected
+        index = self._load_saved(seeds) or self._build(seeds)
+        display("")  # build hazm's normalizer now (about 2 s), not while the first question waits
+        self._index = index
+        return index
+
+    def _load_saved(self, seeds: SeedSet) -> Index | None:
+        if self.index_dir is None or not (self.index_dir / "manifest.json").exists():
+            return None
+        try:
+            return load_index(self.index_dir, seeds_fingerprint=seeds.fingerprint)
+        except IndexFileError as exc:
+            _logger.warning("saved index in %s not used (%s); building from %s", self.index_dir, exc, self.seeds_dir)
+            return None
+
+    def _build(self, seeds: SeedSet) -> Index:
+        index = build_index(seeds)
+        if self.index_dir is not None:
+            try:
+                save_index(index, self.index_dir)
+            except OSError as exc:
+                _logger.warning("could not save the index to %s: %s", self.index_dir, exc)
+        return index
+
+    def _load_and_build(self) -> tuple[Index, tuple[Rejected, ...]]:
+        seeds = load_seeds(self.seeds_dir)
+        return self._build(seeds), seeds.rejected
+
+    async def reload(self) -> ReloadReport:
+        """Rebuild from the seeds folder off the event loop and swap the new index in whole."""
+        old = self.index
+        before = (len(old.articles), len(old))
+        if self._reloading.locked():
+            return ReloadReport(*before, *before, 0.0, already_running=True)
+        async with self._reloading:
+            started = time.perf_counter()
+            try:
+                new, rejected = await asyncio.to_thread(self._load_and_build)
+            except (SeedsError, OSError) as exc:
+                seconds = time.perf_counter() - started
+                _logger.warning("reload failed, the previous index stays: %s", exc)
+                return ReloadReport(*before, *before, seconds, error=str(exc))
+            self._index, self._rejected = new, rejected
+            seconds = time.perf_counter() - started
+        old_digests, new_digests = _digests(old), _digests(new)
+        kept = new_digests.keys() & old_digests.keys()
+        report = ReloadReport(
+            *before,
+            len(new.articles),
+            len(new),
+            seconds,
+            added=tuple(sorted(new_digests.keys() - old_digests.keys())),
+            removed=tuple(sorted(old_digests.keys() - new_digests.keys())),
+            changed=tuple(sorted(k for k in kept if new_digests[k] != old_digests[k])),
+            rejected=rejected,
+        )
+        _logger.info(
+            "reloaded in %.2f s: %d -> %d articles, %d -> %d sentences, %d added, %d removed, %d changed, %d rejected",
+            seconds,
+            *before,
+            len(new.articles),
+            len(new),
+            len(report.added),
+            len(report.removed),
+            len(report.changed),
+            len(rejected),
+        )
+        return report

@@ -1,0 +1,80 @@
+"""Settings of the running bot, read once from the environment into a frozen object.
+
+Every variable is documented in the README and in ``deploy/pasokh.env.example``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_API_BASE_URL", "Settings", "SettingsError"]
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message is one line and never holds the token."""
+
+
+def _admin_ids(raw: str) -> frozenset[int]:
+    ids = set()
+    for part in raw.replace(" ", "").split(","):
+        if not part:
+            continue
+        if not part.lstrip("-").isdigit():
+            raise SettingsError(f"PASOKH_ADMIN_IDS must be comma-separated Telegram user ids, not {part!r}")
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the bot needs to run. Build with ``Settings.from_env()``."""
+
+    token: str = field(repr=False)
+    admin_ids: frozenset[int] = frozenset()
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path | None = None
+    state_dir: Path = Path("state")
+    api_base_url: str = DEFAULT_API_BASE_URL
+    webhook_secret: str | None = field(default=None, repr=False)
+    questions_per_minute: int = 20
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings; raise ``SettingsError`` with a one-line message when one is wrong."""
+        env = os.environ if environ is None else environ
+        token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+        if not token:
+            raise SettingsError(
+                "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather, "
+                "or try Pasokh without Telegram with `uv run pasokh chat`"
+            )
+        secret = env.get("PASOKH_WEBHOOK_SECRET", "").strip() or None
+        if secret is not None and not _SECRET.match(secret):
+            raise SettingsError("PASOKH_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        index_dir = env.get("PASOKH_INDEX_DIR", "").strip()
+        return cls(
+            token=token,
+            admin_ids=_admin_ids(env.get("PASOKH_ADMIN_IDS", "")),
+            seeds_dir=Path(env.get("PASOKH_SEEDS_DIR", "").strip() or "seeds"),
+            index_dir=Path(index_dir) if index_dir else None,
+            state_dir=Path(env.get("PASOKH_STATE_DIR", "").strip() or "state"),
+            api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL,
+            webhook_secret=secret,
+            questions_per_minute=_positive_int(env, "PASOKH_QUESTIONS_PER_MINUTE", 20),
+        )

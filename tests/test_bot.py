@@ -1,0 +1,432 @@
+"""The Telegram bot end to end: real handlers, real index, PTB's real HTTP stack, a Bot API stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from tests.bot_harness import (
+    ADMIN_ID,
+    BOT_USERNAME,
+    RunningBot,
+    copy_seeds,
+    replies_to,
+    running_bot,
+    sent_to,
+)
+from tests.conftest import write_seed
+from tests.standin import GROUP_ID, USER_ID, BotApiStandin, no_proxy_env, parse_html
+
+QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
+COMMANDER = "محمدرضا هاشمیفر"
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in no_proxy_env().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest_asyncio.fixture
+async def api() -> AsyncIterator[BotApiStandin]:
+    async with BotApiStandin(username=BOT_USERNAME) as standin:
+        yield standin
+
+
+@pytest_asyncio.fixture
+async def bot(api: BotApiStandin, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with running_bot(api, tmp_path) as running:
+        yield running
+
+
+def plain(html_text: str) -> str:
+    return parse_html(html_text)[0]
+
+
+async def ask_private(api: BotApiStandin, text: str, user_id: int = USER_ID) -> list[str]:
+    """Send a private message and return the plain text of the bot's reply (all its messages)."""
+    before = len([c for c in api.calls("sendMessage") if int(c.params["chat_id"]) == user_id])
+    api.private_message(text, user_id=user_id)
+    calls = await api.wait_for(sent_to(user_id), count=before + 1)
+    return [plain(c.params["text"]) for c in calls[before:]]
+
+
+# -- private chats ----------------------------------------------------------------------------------
+
+
+async def test_private_question_gets_the_passage_with_bold_words_title_and_dates(
+    api: BotApiStandin, bot: RunningBot
+) -> None:
+    api.private_message(QUESTION)
+    [call] = await api.wait_for(sent_to(USER_ID))
+    text = call.params["text"]
+    assert call.params["parse_mode"] == "HTML"
+    assert COMMANDER in plain(text)
+    assert "<b>فرمانده</b>" in text and "<b>لرستان</b>" in text
+    assert "بسیج؛ ستون استوار امنیت و همراهی در لرستان" in plain(text)
+    assert "۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)" in plain(text)
+    buttons = [b["text"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert any("نتایج بیشتر" in b for b in buttons)
+    assert any("متن کامل خبر" in b for b in buttons)
+
+
+async def test_unanswerable_question_gets_a_polite_no_answer(api: BotApiStandin, bot: RunningBot) -> None:
+    [reply] = await ask_private(api, "قیمت دلار و سکه در بازار تهران چند است؟")
+    assert reply.startswith("متأسفم، در خبرهایی که دارم پاسخی")
+    assert "با واژه‌های دیگری" in reply
+
+
+@pytest.mark.parametrize("text", ["سلام", "؟؟؟", "😀"])
+async def test_small_talk_and_empty_questions_get_a_hint(api: BotApiStandin, bot: RunningBot, text: str) -> None:
+    [reply] = await ask_private(api, text)
+    assert "پرسش" in reply
+
+
+async def test_html_special_characters_in_the_question_are_escaped(api: BotApiStandin, bot: RunningBot) -> None:
+    # The stand-in rejects malformed HTML as Telegram does: a 200 proves every piece was escaped.
+    [reply] = await ask_private(api, "<b>فرمانده</b> & انتظامی <script>لرستان</script> کیست؟")
+    assert COMMANDER in reply
+
+
+async def test_html_special_characters_in_an_article(api: BotApiStandin, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    write_seed(
+        seeds, "tags.txt", "date 2025-01-01 عنوان <b> & «نقل»\nقیمت <تخمینی> سکه & طلا در بازار x<y افزایش یافت."
+    )
+    async with running_bot(api, tmp_path, seeds=seeds):
+        api.private_message("قیمت تخمینی سکه و طلا")
+        [call] = await api.wait_for(sent_to(USER_ID))
+    assert call.status == 200
+    assert "x&lt;y" in call.params["text"] and "&amp;" in call.params["text"]
+    assert "قیمت <تخمینی> سکه & طلا در بازار x<y" in plain(call.params["text"])
+    assert "عنوان <b> & «نقل»" in plain(call.params["text"])
+
+
+async def test_long_answer_is_split_under_the_limit(api: BotApiStandin, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    long_sentence = "در این گزارش " + " ".join(f"واژهٔ{i} طولانی" for i in range(900)) + " زلزله بزرگ رخ داد."
+    write_seed(seeds, "long.txt", f"date 2025-01-01 گزارش بلند\n{long_sentence}")
+    async with running_bot(api, tmp_path, seeds=seeds):
+        api.private_message("زلزله بزرگ")
+        # The buttons ride on the last part: wait for it, then read every part.
+        await api.wait_for(lambda c: sent_to(USER_ID)(c) and "reply_markup" in c.params)
+        calls = api.calls("sendMessage")
+    assert len(calls) >= 2
+    assert all(c.status == 200 for c in calls)
+    texts = [plain(c.params["text"]) for c in calls]
+    assert all(len(t) <= 4096 for t in texts)
+    assert "".join(texts).count("زلزله") >= 1
+    assert not any(t.endswith("واژه") for t in texts)  # cut at a word boundary, not inside a word
+    # Only the last part carries the buttons.
+    assert "reply_markup" not in calls[0].params
+    assert calls[-1].params.get("reply_markup")
+
+
+async def test_edited_question_is_not_answered_twice(api: BotApiStandin, bot: RunningBot) -> None:
+    injected = api.private_message(QUESTION)
+    await api.wait_for(sent_to(USER_ID))
+    message_id = injected.update["message"]["message_id"]
+    api.edited_message(USER_ID, message_id, QUESTION + " ؟")
+    api.private_message("سلام")  # sentinel: answered after the edit, in order, in the same chat
+    await api.wait_for(sent_to(USER_ID), count=2)
+    assert len([c for c in api.calls("sendMessage") if int(c.params["chat_id"]) == USER_ID]) == 2
+
+
+async def test_sticker_and_photo_get_a_text_only_hint(api: BotApiStandin, bot: RunningBot) -> None:
+    api.sticker_message()
+    api.photo_message(caption="عکس")
+    calls = await api.wait_for(sent_to(USER_ID), count=2)
+    assert all("نوشتاری" in plain(c.params["text"]) for c in calls)
+
+
+async def test_start_and_help_in_persian(api: BotApiStandin, bot: RunningBot) -> None:
+    [start] = await ask_private(api, "/start")
+    assert "پاسخ" in start and "مثلاً" in start
+    [help_text] = await ask_private(api, "/help")
+    assert "/ask" in help_text and "/reload" not in help_text
+    [admin_help] = await ask_private(api, "/help", user_id=ADMIN_ID)
+    assert "/reload" in admin_help
+
+
+# -- paging and the article -------------------------------------------------------------------------
+
+
+async def test_more_results_pages_through_passages_by_editing(api: BotApiStandin, bot: RunningBot) -> None:
+    api.private_message(QUESTION)
+    [first] = await api.wait_for(sent_to(USER_ID))
+    message_id = first.response["result"]["message_id"] if first.response else 0
+    more = first.params["reply_markup"]["inline_keyboard"][0][0]
+    assert more["callback_data"].startswith("more:") and len(more["callback_data"].encode()) <= 64
+    api.callback_query(USER_ID, message_id, more["callback_data"])
+    [edit] = await api.wait_for("editMessageText")
+    await api.wait_for("answerCallbackQuery")
+    assert edit.status == 200
+    assert int(edit.params["message_id"]) == message_id
+    assert "۲ از" in plain(edit.params["text"])  # the second passage now
+    assert plain(edit.params["text"]) != plain(first.params["text"])
+    buttons = [b["text"] for row in edit.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert any("قبلی" in b for b in buttons)
+
+
+async def test_whole_article_button_sends_the_article(api: BotApiStandin, bot: RunningBot) -> None:
+    api.private_message(QUESTION)
+    [first] = await api.wait_for(sent_to(USER_ID))
+    message_id = first.response["result"]["message_id"] if first.response else 0
+    article = first.params["reply_markup"]["inline_keyboard"][-1][0]
+    assert article["callback_data"].startswith("art:")
+    api.callback_query(USER_ID, message_id, article["callback_data"])
+    [_, sent] = await api.wait_for(sent_to(USER_ID), count=2)
+    text = plain(sent.params["text"])
+    assert text.startswith("📰 بسیج؛ ستون استوار امنیت")
+    assert "صیانت از این نظام مقدس" in text  # the last paragraph
+
+
+@pytest.mark.parametrize("data", ["more:999999:1", "more:1:99", "art:abc:0", "../../etc/passwd", "x" * 64])
+async def test_forged_button_data_is_refused(api: BotApiStandin, bot: RunningBot, data: str) -> None:
+    api.private_message(QUESTION)
+    [first] = await api.wait_for(sent_to(USER_ID))
+    message_id = first.response["result"]["message_id"] if first.response else 0
+    api.callback_query(USER_ID, message_id, data)
+    [answer] = await api.wait_for("answerCallbackQuery")
+    assert "معتبر نیست" in answer.params["text"]
+    assert not api.calls("editMessageText")
+
+
+async def test_button_from_another_chat_cannot_reach_its_results(api: BotApiStandin, bot: RunningBot) -> None:
+    api.private_message(QUESTION)  # asked by USER_ID: question id 1 belongs to that chat
+    [first] = await api.wait_for(sent_to(USER_ID))
+    data = first.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    other = 7777
+    api.private_message("سلام", user_id=other)
+    [theirs] = await api.wait_for(sent_to(other))
+    api.callback_query(other, theirs.response["result"]["message_id"] if theirs.response else 0, data, user_id=other)
+    [answer] = await api.wait_for("answerCallbackQuery")
+    assert "معتبر نیست" in answer.params["text"]
+    assert not api.calls("editMessageText")
+
+
+# -- groups -------------------------------------------------------------------------------------------
+
+
+async def test_group_chatter_is_ignored(api: BotApiStandin, bot: RunningBot) -> None:
+    api.group_message("فرمانده انتظامی لرستان کیست؟ کسی می‌داند؟")
+    api.group_message("@someone_else سلام")
+    api.group_message("/ask@other_bot فرمانده انتظامی لرستان کیست؟")
+    sentinel = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")  # same chat: handled after the others
+    await api.wait_for(replies_to(sentinel.update["message"]["message_id"], GROUP_ID))
+    assert len(api.calls("sendMessage")) == 1
+
+
+async def test_ask_with_the_bots_name_is_answered_as_a_reply(api: BotApiStandin, bot: RunningBot) -> None:
+    asked = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")
+    [call] = await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
+    assert COMMANDER in plain(call.params["text"])
+
+
+async def test_plain_ask_without_a_question_gets_usage(api: BotApiStandin, bot: RunningBot) -> None:
+    asked = api.group_message("/ask")
+    [call] = await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
+    assert "/ask" in plain(call.params["text"])
+
+
+async def test_reply_to_the_bot_is_answered(api: BotApiStandin, bot: RunningBot) -> None:
+    asked = api.group_message(f"/ask@{BOT_USERNAME} بسیج یعنی چه؟")
+    [answer] = await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
+    bot_message_id = answer.response["result"]["message_id"] if answer.response else 0
+    follow_up = api.reply(GROUP_ID, bot_message_id, QUESTION)
+    [call] = await api.wait_for(replies_to(follow_up.update["message"]["message_id"], GROUP_ID))
+    assert COMMANDER in plain(call.params["text"])
+
+
+async def test_mention_is_answered_as_a_reply(api: BotApiStandin, bot: RunningBot) -> None:
+    asked = api.group_message(f"@{BOT_USERNAME.upper()} {QUESTION}")
+    [call] = await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
+    assert COMMANDER in plain(call.params["text"])
+
+
+async def test_mention_after_emoji_is_found(api: BotApiStandin, bot: RunningBot) -> None:
+    asked = api.group_message(f"👋🏽 @{BOT_USERNAME} {QUESTION}")
+    await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
+
+
+# -- inline -------------------------------------------------------------------------------------------
+
+
+async def test_inline_query_offers_passages(api: BotApiStandin, bot: RunningBot) -> None:
+    api.inline_query(QUESTION)
+    [call] = await api.wait_for("answerInlineQuery")
+    assert call.status == 200
+    results = call.params["results"]
+    assert 1 <= len(results) <= 10
+    assert COMMANDER in plain(results[0]["input_message_content"]["message_text"])
+    assert results[0]["title"] == "بسیج؛ ستون استوار امنیت و همراهی در لرستان"
+
+
+async def test_empty_inline_query_gets_no_results(api: BotApiStandin, bot: RunningBot) -> None:
+    api.inline_query("")
+    [call] = await api.wait_for("answerInlineQuery")
+    assert call.params["results"] == []
+
+
+# -- admin --------------------------------------------------------------------------------------------
+
+
+async def test_non_admin_reload_is_refused_and_logged(
+    api: BotApiStandin, bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = bot.library.index
+    [reply] = await ask_private(api, "/reload")
+    assert "فقط برای مدیران" in reply
+    assert bot.library.index is before
+    assert any("refused /reload from user" in r.message for r in caplog.records)
+
+
+async def test_non_admin_reload_in_a_group_is_refused(api: BotApiStandin, bot: RunningBot) -> None:
+    asked = api.group_message(f"/reload@{BOT_USERNAME}")
+    [call] = await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
+    assert "فقط برای مدیران" in plain(call.params["text"])
+
+
+async def test_admin_reload_reports_added_changed_and_rejected_files(api: BotApiStandin, bot: RunningBot) -> None:
+    write_seed(bot.seeds, "001_quake.txt", "date 2025-02-03 زلزله در کرمان\nزلزله‌ای به بزرگی ۵ ریشتر کرمان را لرزاند.")
+    seed = bot.seeds / "000_9ca2ac7c38fe4584.txt"
+    seed.write_text(seed.read_text(encoding="utf-8") + "\nجملهٔ تازه‌ای به خبر افزوده شد.", encoding="utf-8")
+    write_seed(bot.seeds, "002_broken.txt", b"\xff\xfe\x00binary")
+    replies = await ask_private(api, "/reload", user_id=ADMIN_ID)
+    if len(replies) == 1:  # «در حال بارگذاری…» first, then the report
+        replies += [plain(c.params["text"]) for c in (await api.wait_for(sent_to(ADMIN_ID), count=2))[1:]]
+    report = replies[-1]
+    assert "خبرها: ۱ ← ۲" in report
+    assert "افزوده: 001_quake" in report
+    assert "تغییرکرده: 000_9ca2ac7c38fe4584" in report
+    assert "002_broken.txt" in report and "متنی نیست" in report
+    [answer] = await ask_private(api, "زلزله کرمان چند ریشتر بود؟")
+    assert "۵ ریشتر" in answer
+
+
+async def test_failed_reload_keeps_the_old_index(api: BotApiStandin, bot: RunningBot) -> None:
+    for path in bot.seeds.iterdir():
+        path.write_bytes(b"\x00")
+    before = bot.library.index
+    await ask_private(api, "/reload", user_id=ADMIN_ID)
+    [_, report] = await api.wait_for(sent_to(ADMIN_ID), count=2)
+    assert "ناموفق" in plain(report.params["text"])
+    assert "no article could be loaded" in plain(report.params["text"])
+    assert bot.library.index is before
+    [answer] = await ask_private(api, QUESTION)
+    assert COMMANDER in answer
+
+
+async def test_questions_are_answered_while_a_reload_runs(
+    api: BotApiStandin, bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import bot.library as library_module
+
+    release = threading.Event()
+    real_build = library_module.build_index
+
+    def slow_build(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        release.wait(10)
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(library_module, "build_index", slow_build)
+    api.private_message("/reload", user_id=ADMIN_ID)
+    await api.wait_for(sent_to(ADMIN_ID))  # «در حال بارگذاری…»: the build is now waiting
+    [answer] = await ask_private(api, QUESTION)  # another chat, answered meanwhile from the old index
+    assert COMMANDER in answer
+    release.set()
+    [_, report] = await api.wait_for(sent_to(ADMIN_ID), count=2)
+    assert "✅" in plain(report.params["text"])
+
+
+async def test_stats_and_unanswered_survive_a_restart(api: BotApiStandin, tmp_path: Path) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    async with running_bot(api, tmp_path, seeds=seeds):
+        await ask_private(api, QUESTION)
+        await ask_private(api, "نتیجه بازی پرسپولیس و استقلال چه شد؟")
+        await ask_private(api, "قیمت دلار و سکه در بازار چند است؟")
+        [stats] = await ask_private(api, "/stats", user_id=ADMIN_ID)
+    assert "پرسش‌های پاسخ‌داده: ۱" in stats and "پرسش‌های بی‌پاسخ: ۲" in stats
+    async with running_bot(api, tmp_path, seeds=seeds):
+        [stats] = await ask_private(api, "/stats", user_id=ADMIN_ID)
+        [unanswered] = await ask_private(api, "/unanswered", user_id=ADMIN_ID)
+    assert "خبرها: ۱" in stats and "جمله‌ها: ۱۳" in stats and "مدت کار" in stats
+    assert "پرسش‌های پاسخ‌داده: ۱" in stats and "پرسش‌های بی‌پاسخ: ۲" in stats
+    lines = unanswered.splitlines()
+    assert "قیمت دلار و سکه" in lines[1] and "پرسپولیس" in lines[2]  # newest first
+
+
+async def test_commands_are_registered_per_scope(api: BotApiStandin, bot: RunningBot) -> None:
+    private = api.commands({"type": "all_private_chats"})
+    groups = api.commands({"type": "all_group_chats"})
+    admin = api.commands({"type": "chat", "chat_id": ADMIN_ID})
+    assert {c["command"] for c in private} == {"start", "help", "ask"}
+    assert {c["command"] for c in groups} == {"ask", "help"}
+    assert {"reload", "stats", "unanswered"} <= {c["command"] for c in admin}
+    assert all(c["description"] for c in private + groups + admin)
+
+
+# -- webhook and faults -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("secret", "status"), [("s3cret-token", 200), ("wrong", 403), (None, 403)])
+async def test_webhook_checks_the_secret_token(
+    api: BotApiStandin, tmp_path: Path, secret: str | None, status: int
+) -> None:
+    from tests.standin import free_port
+
+    port = free_port()
+    webhook = {
+        "listen": "127.0.0.1",
+        "port": port,
+        "url_path": "hook",
+        "webhook_url": "https://bot.example.org/hook",
+        "secret_token": "s3cret-token",
+    }
+    async with running_bot(api, tmp_path, webhook=webhook):
+        injected = api.private_message(QUESTION)
+        got = await api.post_to_webhook(f"http://127.0.0.1:{port}/hook", injected.update, secret_token=secret)
+        assert got == status
+        if status == 200:
+            await api.wait_for(sent_to(USER_ID))
+        else:
+            # Nothing was handled: a second, valid update is answered and is the only answer.
+            valid = api.private_message("بسیج یعنی چه؟")
+            assert await api.post_to_webhook(f"http://127.0.0.1:{port}/hook", valid.update, "s3cret-token") == 200
+            [call] = await api.wait_for(sent_to(USER_ID))
+            assert "رشادت" in plain(call.params["text"])
+    assert api.webhook is None or api.webhook["url"] == "https://bot.example.org/hook"
+
+
+async def test_a_429_from_the_api_is_retried(api: BotApiStandin, tmp_path: Path) -> None:
+    async with running_bot(api, tmp_path, rate_limiter=True):
+        api.fail_next("sendMessage", 429, retry_after=1)
+        started = asyncio.get_running_loop().time()
+        api.private_message(QUESTION)
+        delivered = await api.wait_for(sent_to(USER_ID))
+        waited = asyncio.get_running_loop().time() - started
+    sends = api.calls("sendMessage")
+    assert [c.fault for c in sends] == [429, None]
+    assert COMMANDER in plain(delivered[0].params["text"])
+    assert waited >= 1  # it honoured retry_after
+
+
+async def test_error_in_a_handler_gets_a_short_apology(
+    api: BotApiStandin, bot: RunningBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("index exploded")
+
+    monkeypatch.setattr("bot.handlers.answer", broken)
+    [reply] = await ask_private(api, QUESTION)
+    assert reply.startswith("متأسفم، مشکلی پیش آمد")
+    assert "exploded" not in reply
+    assert any(r.exc_info and "index exploded" in str(r.exc_info[1]) for r in caplog.records)

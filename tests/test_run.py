@@ -1,0 +1,109 @@
+"""The real `pasokh run` process against the stand-in: answers, never logs the token, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from tests.bot_harness import copy_seeds, sent_to
+from tests.conftest import ROOT
+from tests.standin import USER_ID, BotApiStandin, no_proxy_env, parse_html
+
+PASOKH = Path(sys.executable).parent / "pasokh"
+
+
+@pytest_asyncio.fixture
+async def api() -> AsyncIterator[BotApiStandin]:
+    async with BotApiStandin() as standin:
+        yield standin
+
+
+def _environment(api: BotApiStandin, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))}
+    return (
+        env
+        | no_proxy_env()
+        | {
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "TELEGRAM_API_BASE_URL": api.base_url,
+            "PASOKH_SEEDS_DIR": str(copy_seeds(tmp_path / "seeds")),
+            "PASOKH_STATE_DIR": str(tmp_path / "state"),
+            "PASOKH_ADMIN_IDS": "4242",
+        }
+    )
+
+
+async def test_pasokh_run_answers_keeps_the_token_out_of_its_output_and_stops_on_sigterm(
+    api: BotApiStandin, tmp_path: Path
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        str(PASOKH),
+        "run",
+        cwd=ROOT,
+        env=_environment(api, tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await api.wait_for("getUpdates", timeout=120)  # started: hazm and the index are loaded
+        api.private_message("فرمانده انتظامی استان لرستان کیست؟")
+        [call] = await api.wait_for(sent_to(USER_ID), timeout=30)
+        assert "محمدرضا هاشمیفر" in parse_html(call.params["text"])[0]
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    text = output.decode("utf-8", errors="replace")
+    assert process.returncode == 0, text
+    assert api.token not in text
+    assert api.token.split(":")[1] not in text  # not even the secret half
+    assert "serving 1 articles, 13 sentences" in text
+    assert "privacy mode is on" in text
+
+
+async def test_pasokh_run_without_a_token_points_to_chat(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))}
+    process = await asyncio.create_subprocess_exec(
+        str(PASOKH), "run", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert "TELEGRAM_BOT_TOKEN" in lines[0] and "pasokh chat" in lines[0]
+    assert out == b""
+
+
+@pytest.mark.parametrize("value", ["12,abc", "1;2"])
+def test_bad_admin_ids_are_a_clear_error(value: str) -> None:
+    from bot.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="PASOKH_ADMIN_IDS"):
+        Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x", "PASOKH_ADMIN_IDS": value})
+
+
+def test_settings_from_the_environment() -> None:
+    from bot.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "TELEGRAM_BOT_TOKEN": "123:secret",
+            "PASOKH_ADMIN_IDS": " 1, 22 ,333",
+            "PASOKH_SEEDS_DIR": "/srv/seeds",
+            "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/bot",
+        }
+    )
+    assert settings.admin_ids == frozenset({1, 22, 333})
+    assert settings.seeds_dir == Path("/srv/seeds")
+    assert settings.index_dir is None
+    assert settings.api_base_url == "http://127.0.0.1:8081/bot"
+    assert "secret" not in repr(settings)
