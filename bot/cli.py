@@ -223,9 +223,7 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     size = (
         _folder_size(Path(args.index))
         if args.index
-        else sum(
-            m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (index.sentence_weights, index.context_weights)
-        )
+        else sum(p.rows.nbytes + p.weights.nbytes + p.indptr.nbytes for p in (index.sentences, index.paragraphs))
     )
     rows = [
         ("articles", len(index.articles)),

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from retrieval import Article, Hit, Index
+from retrieval import Hit, Index
 from retrieval.answer import (
     TEXTS,
     Answer,
@@ -86,11 +86,12 @@ def _persian_number(n: int) -> str:
 
 def article_pieces(index: Index, article_position: int) -> list[Piece]:
     """A whole article: its title in bold, its date, and its paragraphs."""
-    article: Article = index.articles[article_position]
-    source = source_lines(article)
+    source = source_lines(index.articles[article_position])
     pieces: list[Piece] = [(source[0][:2], False), (source[0][2:], True)]
     pieces += [("\n" + line, False) for line in source[1:]]
-    pieces += [("\n\n" + "\n\n".join(display(p) for p in article.paragraphs), False)]
+    paragraphs = itertools.groupby(index.article_sentences(article_position), key=lambda s: s.paragraph)
+    text = "\n\n".join(" ".join(display(s.text) for s in sentences) for _, sentences in paragraphs)
+    pieces.append(("\n\n" + text, False))
     return pieces
 
 

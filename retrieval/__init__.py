@@ -4,12 +4,13 @@ It never imports ``telegram``: the bot and the command line are thin adapters ov
 """
 
 from retrieval.errors import IndexFileError, PasokhError, RecipeMismatch, SeedsError
-from retrieval.index import Hit, Index, build_index
+from retrieval.index import ArticleInfo, Hit, Index, build_index
 from retrieval.seeds import Article, Rejected, SeedSet, load_seeds
 from retrieval.sentences import Sentence
 
 __all__ = [
     "Article",
+    "ArticleInfo",
     "Hit",
     "Index",
     "IndexFileError",

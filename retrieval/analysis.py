@@ -29,7 +29,7 @@ from retrieval.normalize import fold
 if TYPE_CHECKING:
     import hazm
 
-__all__ = ["content_words", "question_terms", "question_words", "recipe", "stems", "terms", "words"]
+__all__ = ["content_words", "expand", "question_terms", "question_words", "recipe", "stems", "terms", "words"]
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -200,7 +200,8 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-def _expand(ws: list[str]) -> list[str]:
+def expand(ws: list[str]) -> list[str]:
+    """Return the index terms of a sentence's folded words: words, stems and joined neighbours."""
     out = list(ws)
     out.extend(STEM_PREFIX + _stem(w) for w in ws)
     out.extend(a + b for a, b in itertools.pairwise(ws))
@@ -209,7 +210,7 @@ def _expand(ws: list[str]) -> list[str]:
 
 def terms(text: str) -> list[str]:
     """Return the index terms of a sentence: words, stems and joined neighbours (with repeats)."""
-    return _expand(words(text))
+    return expand(words(text))
 
 
 def question_words(question: str) -> list[str]:
@@ -221,7 +222,7 @@ def question_words(question: str) -> list[str]:
 
 def question_terms(question: str) -> list[str]:
     """Return the terms to search for ``question``, each once, in order."""
-    return list(dict.fromkeys(_expand(question_words(question))))
+    return list(dict.fromkeys(expand(question_words(question))))
 
 
 def content_words(question: str) -> list[str]:

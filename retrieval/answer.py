@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import jdatetime
 
 from retrieval import analysis
-from retrieval.index import Hit, Index
+from retrieval.index import ArticleInfo, Hit, Index
 from retrieval.normalize import display, fold
-from retrieval.seeds import Article
 
 __all__ = [
     "MIN_COVERAGE",
@@ -134,7 +133,7 @@ def passage_text(hit: Hit) -> list[str]:
     return [display(s.text) for s in (hit.before, hit.sentence, hit.after) if s is not None]
 
 
-def source_lines(article: Article) -> list[str]:
+def source_lines(article: ArticleInfo) -> list[str]:
     """Return the lines that name an article's source: its title, and its date when known."""
     lines = [f"📰 {display(article.title)}"]
     if article.date is not None:

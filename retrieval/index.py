@@ -1,49 +1,52 @@
-"""The search index: BM25-weighted TF-IDF over sentences, with paragraph context and fuzzy words.
+"""The search index: BM25 over sentences with paragraph context, as inverted postings.
 
-Scoring a sentence for a question adds up, over the question's terms (``retrieval.analysis``):
+A sentence's score for a question adds, over the question's terms (``retrieval.analysis``):
 
 - the term's BM25 weight in the sentence (idf × saturated, length-normalised term frequency);
 - ``CONTEXT_WEIGHT`` × its BM25 weight in the sentence's paragraph, so a sentence that says «او» about
-  the subject its paragraph names is still found;
+  the subject its paragraph names is still found.
 
-Question words the collection has never seen (typos, rare spellings) are replaced by the most similar
-words it has, by character n-grams, weighted by their similarity.
+``retrieval.postings`` computes the exact top k over posting lists; terms are identified by a 64-bit
+hash, so no vocabulary of millions of strings is held or loaded. Question words the collection has
+never seen (typos, rare spellings) are replaced by the most similar known words (``retrieval.fuzzy``).
 
 An ``Index`` is immutable: building or loading returns a new one, and a reload swaps it whole.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
+import hashlib
 import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from retrieval import analysis
+from retrieval.fuzzy import FuzzyWords
+from retrieval.postings import Postings, Scorer
 from retrieval.seeds import Article, SeedSet, fingerprint
 from retrieval.sentences import Sentence, split_article
 
-__all__ = ["Hit", "Index", "build_index"]
+__all__ = ["ArticleInfo", "Hit", "Index", "build_index", "term_key"]
 
 K1 = 0.9
 B = 0.4
 CONTEXT_WEIGHT = 0.7
 BACKGROUND_SENTENCES = 2000
-FUZZY_MIN_SIMILARITY = 0.55
-FUZZY_MAX_WORDS = 3
-FUZZY_NGRAMS = (2, 4)
 
 
 def library_versions() -> dict[str, str]:
     """Return the installed versions of Pasokh and the libraries an index depends on."""
     versions = {}
-    for name in ("pasokh", "hazm", "scikit-learn", "numpy", "scipy"):
+    for name in ("pasokh", "hazm", "numpy", "scipy"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -53,15 +56,31 @@ def library_versions() -> dict[str, str]:
 
 def scoring_recipe() -> dict[str, object]:
     """Return every setting that decides what an index holds and how it scores, as plain data."""
+    from retrieval import fuzzy
+
     return analysis.recipe() | {
+        "term_key": "blake2b-64",
         "k1": K1,
         "b": B,
         "context_weight": CONTEXT_WEIGHT,
         "background_sentences": BACKGROUND_SENTENCES,
-        "fuzzy_min_similarity": FUZZY_MIN_SIMILARITY,
-        "fuzzy_max_words": FUZZY_MAX_WORDS,
-        "fuzzy_ngrams": list(FUZZY_NGRAMS),
+        "fuzzy": {"min_word": fuzzy.MIN_WORD, "min_similarity": fuzzy.MIN_SIMILARITY, "max_words": fuzzy.MAX_WORDS},
     }
+
+
+def term_key(term: str) -> int:
+    """The 64-bit identity of a term (stable across processes, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInfo:
+    """What an index keeps of an article: its id, title, date and file digest (the text is in sentences)."""
+
+    id: str
+    title: str
+    date: dt.date | None
+    digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +88,7 @@ class Hit:
     """A ranked sentence, its article and neighbours, and how well it covers the question."""
 
     sentence: Sentence
-    article: Article
+    article: ArticleInfo
     score: float
     coverage: float
     """Share (0..1, idf-weighted) of the question's words found in the sentence or its paragraph."""
@@ -79,11 +98,10 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class _Query:
-    words: tuple[str, ...]
-    columns: np.ndarray
+    terms: np.ndarray
     weights: np.ndarray
-    word_columns: tuple[tuple[tuple[int, float], ...], ...]
-    """For each question word, the columns that count as finding it (word, stem, fuzzy) and their credit."""
+    found: tuple[tuple[tuple[int, float], ...], ...]
+    """For each question word, the terms that count as finding it (word, stem, join, fuzzy) and their credit."""
     word_idf: np.ndarray
 
 
@@ -91,26 +109,25 @@ class _Query:
 class Index:
     """Sentences of the articles and their term weights. Never mutated after it is built or loaded."""
 
-    articles: tuple[Article, ...]
-    sentence_article: np.ndarray
-    sentence_paragraph: np.ndarray
-    sentence_position: np.ndarray
-    text_offsets: np.ndarray
-    texts: str
-    terms: tuple[str, ...]
-    sentence_weights: sp.csc_matrix
-    """BM25 weight of each term (column) in each sentence (row)."""
-    context_weights: sp.csc_matrix
-    """BM25 weight of each term in each paragraph (row)."""
-    context_of: np.ndarray
-    """The paragraph row of each sentence."""
-    idf: np.ndarray
-    fuzzy_words: np.ndarray
-    """Columns of the plain-word terms, in the rows of ``fuzzy_matrix``."""
-    fuzzy_matrix: sp.csr_matrix
-    fuzzy_vocabulary: Mapping[str, int]
+    articles: tuple[ArticleInfo, ...]
+    sentence_article: np.ndarray  # int32: article of each sentence row
+    sentence_position: np.ndarray  # int32: position in its article
+    sentence_paragraph: np.ndarray  # int32: paragraph position in its article
+    paragraph_of: np.ndarray  # int32: global paragraph row of each sentence
+    paragraph_start: np.ndarray  # int64: first sentence row of each paragraph, then the total
+    text_offsets: np.ndarray  # int64: byte offsets into text_bytes
+    text_bytes: np.ndarray  # uint8: every sentence's UTF-8 text, in row order
+    term_keys: np.ndarray  # uint64, sorted: the term ids are positions here
+    idf: np.ndarray  # float32, per term
+    sentences: Postings
+    paragraphs: Postings
+    fuzzy: FuzzyWords
     manifest: Mapping[str, Any]
-    vocabulary: Mapping[str, int] = field(repr=False)
+    scorer: Scorer = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        scorer = Scorer(self.sentences, self.paragraphs, self.paragraph_of, self.paragraph_start, CONTEXT_WEIGHT)
+        object.__setattr__(self, "scorer", scorer)
 
     # -- sentences --------------------------------------------------------------------------------
 
@@ -119,7 +136,7 @@ class Index:
 
     def sentence(self, i: int) -> Sentence:
         """Return sentence ``i`` (rows are in article order, then sentence order)."""
-        text = self.texts[self.text_offsets[i] : self.text_offsets[i + 1]]
+        text = self.text_bytes[self.text_offsets[i] : self.text_offsets[i + 1]].tobytes().decode("utf-8")
         return Sentence(
             int(self.sentence_article[i]), int(self.sentence_position[i]), int(self.sentence_paragraph[i]), text
         )
@@ -138,22 +155,11 @@ class Index:
 
     # -- search -----------------------------------------------------------------------------------
 
-    def _fuzzy(self, word: str) -> list[tuple[int, float]]:
-        """Return (column, similarity) of the known words most like an unknown ``word``."""
-        grams = [g for g in _char_ngrams(word) if g in self.fuzzy_vocabulary]
-        if not grams or self.fuzzy_matrix.shape[0] == 0:
-            return []
-        query = np.zeros(self.fuzzy_matrix.shape[1], dtype=np.float32)
-        for gram in grams:
-            query[self.fuzzy_vocabulary[gram]] += 1.0
-        query /= np.linalg.norm(query)
-        similarity = self.fuzzy_matrix @ query
-        best = np.argsort(-similarity)[:FUZZY_MAX_WORDS]
-        return [
-            (int(self.fuzzy_words[row]), float(similarity[row]))
-            for row in best
-            if similarity[row] >= FUZZY_MIN_SIMILARITY
-        ]
+    def term_id(self, term: str) -> int | None:
+        """The id of a term, or None when no sentence holds it."""
+        key = np.uint64(term_key(term))
+        at = int(np.searchsorted(self.term_keys, key))
+        return at if at < len(self.term_keys) and self.term_keys[at] == key else None
 
     def _query(self, question: str) -> _Query | None:
         words = analysis.question_words(question)
@@ -162,29 +168,29 @@ class Index:
         found: list[list[tuple[int, float]]] = [[] for _ in words]
         # Two neighbours written as one word elsewhere («هاشمی فر» / «هاشمیفر») find each other.
         for i, (a, b) in enumerate(itertools.pairwise(words)):
-            joined = self.vocabulary.get(a + b)
+            joined = self.term_id(a + b)
             if joined is not None:
                 found[i].append((joined, 1.0))
                 found[i + 1].append((joined, 1.0))
-        for i, (word, stem) in enumerate(zip(words, analysis.stems(words), strict=True)):
-            if word in self.vocabulary:
-                found[i].append((self.vocabulary[word], 1.0))
-            elif not found[i] and not word.isdigit():
-                found[i].extend(self._fuzzy(word))
-            if stem in self.vocabulary:
-                found[i].append((self.vocabulary[stem], 1.0))
+        word_ids = [self.term_id(w) for w in words]
+        for i, (word, word_id, stem) in enumerate(zip(words, word_ids, analysis.stems(words), strict=True)):
+            if word_id is not None:
+                found[i].append((word_id, 1.0))
+            elif not found[i]:
+                found[i].extend(self.fuzzy.similar(word))
+            stem_id = self.term_id(stem)
+            if stem_id is not None:
+                found[i].append((stem_id, 1.0))
         weights: dict[int, float] = {}
-        for column, credit in itertools.chain.from_iterable(found):
-            weights[column] = max(weights.get(column, 0.0), credit)
-        per_word = [tuple(f) for f in found]
+        for term, credit in itertools.chain.from_iterable(found):
+            weights[term] = max(weights.get(term, 0.0), credit)
         word_idf = np.array(
-            [float(self.idf[self.vocabulary[w]]) if w in self.vocabulary else self._unseen_idf(w) for w in words]
+            [float(self.idf[i]) if i is not None else self._unseen_idf(w) for w, i in zip(words, word_ids, strict=True)]
         )
         return _Query(
-            tuple(words),
             np.fromiter(weights, dtype=np.int64, count=len(weights)),
             np.fromiter(weights.values(), dtype=np.float32, count=len(weights)),
-            tuple(per_word),
+            tuple(tuple(f) for f in found),
             word_idf,
         )
 
@@ -198,17 +204,22 @@ class Index:
         df = background_df.get(word, 0) * BACKGROUND_SENTENCES / background_n
         return float(np.log1p((len(self) + BACKGROUND_SENTENCES - df + 0.5) / (df + 0.5)))
 
-    def _coverage(self, query: _Query, row: int) -> float:
-        """Return the idf-weighted share of the question's words present in sentence ``row`` or its paragraph."""
+    def _coverage(self, query: _Query, rows: np.ndarray) -> np.ndarray:
+        """The idf-weighted share of the question's words present in each sentence row or its paragraph."""
         if not len(query.word_idf):
-            return 0.0
-        context = self.context_of[row]
-        found = np.zeros(len(query.word_idf))
-        for i, columns in enumerate(query.word_columns):
-            for column, credit in columns:
-                if self.sentence_weights[row, column] or self.context_weights[context, column]:
-                    found[i] = max(found[i], credit)
-        return float((found * query.word_idf).sum() / query.word_idf.sum())
+            return np.zeros(len(rows))
+        paragraphs = self.paragraph_of[rows]
+        present: dict[int, np.ndarray] = {}
+        found = np.zeros((len(query.found), len(rows)))
+        for i, terms in enumerate(query.found):
+            for term, credit in terms:
+                if term not in present:
+                    present[term] = (self.sentences.lookup(term, rows) > 0) | (
+                        self.paragraphs.lookup(term, paragraphs) > 0
+                    )
+                found[i] = np.maximum(found[i], credit * present[term])
+        coverage: np.ndarray = query.word_idf @ found / query.word_idf.sum()
+        return coverage
 
     def search(self, question: str, k: int = 3) -> list[Hit]:
         """Return up to ``k`` best sentences for ``question``, best first.
@@ -217,31 +228,32 @@ class Index:
         them occurs in the collection.
         """
         query = self._query(question)
-        if query is None or not len(query.columns) or k <= 0:
+        if query is None or not len(query.terms) or k <= 0:
             return []
-        scores = self.sentence_weights[:, query.columns] @ query.weights
-        context = self.context_weights[:, query.columns] @ query.weights
-        scores = scores + CONTEXT_WEIGHT * context[self.context_of]
-        candidates = np.flatnonzero(scores)
-        if len(candidates) > k:
-            candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-        # Ties go to the earlier sentence, so equal scores rank the same way on every run.
-        ranked = candidates[np.lexsort((candidates, -scores[candidates]))]
-        return [self._hit(int(row), float(scores[row]), query) for row in ranked]
+        rows, scores = self.scorer.top(query.terms, query.weights, k)
+        coverage = self._coverage(query, rows)
+        return [
+            self._hit(int(row), float(score), float(c)) for row, score, c in zip(rows, scores, coverage, strict=True)
+        ]
 
-    def _hit(self, row: int, score: float, query: _Query) -> Hit:
+    def _hit(self, row: int, score: float, coverage: float) -> Hit:
         sentence = self.sentence(row)
         before, after = self.neighbours(row)
-        return Hit(sentence, self.articles[sentence.article], score, self._coverage(query, row), before, after)
+        return Hit(sentence, self.articles[sentence.article], score, coverage, before, after)
 
 
 # -- building ------------------------------------------------------------------------------------
 
 
-def _char_ngrams(word: str) -> list[str]:
-    padded = f" {word} "
-    low, high = FUZZY_NGRAMS
-    return [padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)]
+def _bm25(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Turn term counts into BM25 weights: idf × saturated, length-normalised term frequency."""
+    lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
+    average = np.float32(lengths.mean()) if len(lengths) else np.float32(1)
+    norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * lengths / average)
+    tf = counts.data.astype(np.float32)
+    row_norm = np.repeat(norm, np.diff(counts.indptr))
+    data = idf[counts.indices] * tf * np.float32(K1 + 1) / (tf + row_norm)
+    return sp.csr_matrix((data.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
 
 
 def _idf(df: np.ndarray, n: int, terms: Sequence[str]) -> np.ndarray:
@@ -252,36 +264,60 @@ def _idf(df: np.ndarray, n: int, terms: Sequence[str]) -> np.ndarray:
     """
     background_n, background_df = analysis.background_frequencies()
     scale = BACKGROUND_SENTENCES / background_n
-    df_total = df + scale * np.fromiter((background_df.get(t, 0) for t in terms), dtype=np.float64, count=len(terms))
+    prior = np.fromiter((background_df.get(t, 0) for t in terms), dtype=np.float64, count=len(terms))
+    df_total = df + scale * prior
     n_total = n + BACKGROUND_SENTENCES
     return np.log1p((n_total - df_total + 0.5) / (df_total + 0.5)).astype(np.float32)
 
 
-def _bm25(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csc_matrix:
-    """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), as float32 CSC."""
-    counts = counts.tocoo()
-    lengths = np.asarray(counts.sum(axis=1)).ravel()
-    average = lengths.mean() if len(lengths) else 1.0
-    tf = counts.data.astype(np.float32)
-    norm = K1 * (1 - B + B * lengths[counts.row] / average)
-    data = idf[counts.col] * tf * (K1 + 1) / (tf + norm)
-    return sp.csc_matrix((data.astype(np.float32), (counts.row, counts.col)), shape=counts.shape)
+def _frozen(array_: np.ndarray) -> np.ndarray:
+    array_.flags.writeable = False
+    return array_
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
+@dataclass
+class _Analysed:
+    """Term counts of every sentence under local ids, before the ids are made global."""
+
+    counts: sp.csr_matrix
+    vocabulary: dict[str, int]
+    words: set[str]
 
 
-def _reporting(texts: Sequence[str], progress: Callable[[int, int], None] | None) -> Iterator[str]:
+def _analyse(texts: Sequence[str], progress: Callable[[int, int], None] | None) -> _Analysed:
+    vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
+    vocabulary.default_factory = vocabulary.__len__
+    flat = array("i")
+    indptr = array("q", [0])
+    words: set[str] = set()
     for done, text in enumerate(texts, 1):
-        yield text
-        if progress is not None and (done % 1000 == 0 or done == len(texts)):
+        sentence_words = analysis.words(text)
+        words.update(sentence_words)
+        flat.extend([vocabulary[t] for t in analysis.expand(sentence_words)])
+        indptr.append(len(flat))
+        if progress is not None and (done % 5000 == 0 or done == len(texts)):
             progress(done, len(texts))
+    counts = sp.csr_matrix(
+        (np.ones(len(flat), dtype=np.float32), np.frombuffer(flat, dtype=np.int32), np.frombuffer(indptr, np.int64)),
+        shape=(len(texts), len(vocabulary)),
+    )
+    counts.sum_duplicates()
+    return _Analysed(counts, dict(vocabulary), words)
 
 
-def build_index(seeds: SeedSet | Sequence[Article], *, progress: Callable[[int, int], None] | None = None) -> Index:
-    """Build an index over the articles (a ``SeedSet`` or a plain sequence).
+def _paragraph_rows(sentences: Sequence[Sentence]) -> tuple[np.ndarray, np.ndarray]:
+    """The global paragraph row of each sentence, and each paragraph's first sentence (then the total)."""
+    article = np.fromiter((s.article for s in sentences), dtype=np.int64, count=len(sentences))
+    paragraph = np.fromiter((s.paragraph for s in sentences), dtype=np.int64, count=len(sentences))
+    change = np.ones(len(sentences), dtype=bool)
+    change[1:] = (article[1:] != article[:-1]) | (paragraph[1:] != paragraph[:-1])
+    paragraph_of = np.cumsum(change) - 1
+    paragraph_start = np.append(np.flatnonzero(change), len(sentences)).astype(np.int64)
+    return paragraph_of.astype(np.int32), paragraph_start
+
+
+def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, int], None] | None = None) -> Index:
+    """Build an index over the articles (a ``SeedSet`` or any iterable of ``Article``).
 
     ``progress(done, total)`` is called as sentences are analysed.
     """
@@ -289,65 +325,51 @@ def build_index(seeds: SeedSet | Sequence[Article], *, progress: Callable[[int, 
     articles = seeds.articles if isinstance(seeds, SeedSet) else tuple(seeds)
     sentences = [s for i, article in enumerate(articles) for s in split_article(article, i)]
     texts = [s.text for s in sentences]
-    vectorizer = CountVectorizer(analyzer=analysis.terms, dtype=np.float32)
-    counts = (
-        vectorizer.fit_transform(_reporting(texts, progress)).tocsr()
-        if texts
-        else sp.csr_matrix((0, 0), dtype=np.float32)
-    )
-    terms = tuple(vectorizer.get_feature_names_out()) if texts else ()
+    analysed = _analyse(texts, progress)
 
-    # Paragraph rows: sentences of one paragraph of one article summed.
-    keys = np.array([(s.article << 20) | s.paragraph for s in sentences], dtype=np.int64)
-    _, context_of = np.unique(keys, return_inverse=True)
+    # Global term ids: terms sorted by their 64-bit key.
+    terms = list(analysed.vocabulary)
+    keys = np.fromiter((term_key(t) for t in terms), dtype=np.uint64, count=len(terms))
+    order = np.argsort(keys, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    counts = analysed.counts
+    counts = sp.csr_matrix((counts.data, rank[counts.indices].astype(np.int32), counts.indptr), shape=counts.shape)
+    terms_in_order = [terms[i] for i in order]
+    idf = _idf(np.bincount(counts.indices, minlength=len(order)), len(sentences), terms_in_order)
+
+    paragraph_of, paragraph_start = _paragraph_rows(sentences)
     membership = sp.csr_matrix(
-        (np.ones(len(sentences), np.float32), (context_of, np.arange(len(sentences)))),
-        shape=(int(context_of.max()) + 1 if sentences else 0, len(sentences)),
+        (np.ones(len(sentences), np.float32), paragraph_of, np.arange(len(sentences) + 1)),
+        shape=(len(sentences), len(paragraph_start) - 1),
     )
-    context_counts = (membership @ counts).tocsr()
+    paragraph_counts = (membership.T.tocsr() @ counts).tocsr()
 
-    idf = _idf(np.bincount(counts.indices, minlength=len(terms)), len(sentences), terms)
-
-    word_columns = np.array([i for i, t in enumerate(terms) if not t.startswith(analysis.STEM_PREFIX)], np.int64)
-    fuzzy = TfidfVectorizer(analyzer=_char_ngrams, dtype=np.float32, norm="l2", use_idf=False)
-    fuzzy_matrix = (
-        fuzzy.fit_transform([terms[i] for i in word_columns]).tocsr()
-        if len(word_columns)
-        else sp.csr_matrix((0, 0), dtype=np.float32)
-    )
-    fuzzy_vocabulary = (
-        {str(g): int(i) for i, g in enumerate(fuzzy.get_feature_names_out())} if len(word_columns) else {}
-    )
-
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in encoded], out=offsets[1:])
+    fuzzy = FuzzyWords.build((w, int(rank[analysed.vocabulary[w]])) for w in sorted(analysed.words))
     manifest = {
         "recipe": scoring_recipe(),
-        "seeds": {
-            "fingerprint": fingerprint(articles),
-            "articles": len(articles),
-            "sentences": len(sentences),
-        },
-        "terms": len(terms),
+        "seeds": {"fingerprint": fingerprint(articles), "articles": len(articles), "sentences": len(sentences)},
+        "terms": len(order),
         "versions": library_versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.perf_counter() - started, 3),
     }
     return Index(
-        articles=articles,
-        sentence_article=_frozen(np.array([s.article for s in sentences], dtype=np.int32)),
-        sentence_paragraph=_frozen(np.array([s.paragraph for s in sentences], dtype=np.int32)),
-        sentence_position=_frozen(np.array([s.position for s in sentences], dtype=np.int32)),
+        articles=tuple(ArticleInfo(a.id, a.title, a.date, a.digest) for a in articles),
+        sentence_article=_frozen(np.fromiter((s.article for s in sentences), np.int32, len(sentences))),
+        sentence_position=_frozen(np.fromiter((s.position for s in sentences), np.int32, len(sentences))),
+        sentence_paragraph=_frozen(np.fromiter((s.paragraph for s in sentences), np.int32, len(sentences))),
+        paragraph_of=_frozen(paragraph_of),
+        paragraph_start=_frozen(paragraph_start),
         text_offsets=_frozen(offsets),
-        texts="".join(texts),
-        terms=terms,
-        sentence_weights=_bm25(counts, idf),
-        context_weights=_bm25(context_counts, idf),
-        context_of=_frozen(context_of.astype(np.int32)),
+        text_bytes=_frozen(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()),
+        term_keys=_frozen(keys[order]),
         idf=_frozen(idf),
-        fuzzy_words=_frozen(word_columns),
-        fuzzy_matrix=fuzzy_matrix,
-        fuzzy_vocabulary=fuzzy_vocabulary,
+        sentences=Postings.from_matrix(_bm25(counts, idf)),
+        paragraphs=Postings.from_matrix(_bm25(paragraph_counts, idf)),
+        fuzzy=fuzzy,
         manifest=manifest,
-        vocabulary={t: i for i, t in enumerate(terms)},
     )

@@ -1,15 +1,16 @@
-"""Saving and loading an index as plain files: JSON and NumPy arrays, never a pickle.
+"""Saving and loading an index as plain files: JSON and NumPy ``.npy`` arrays, never a pickle.
 
 A saved index is a folder:
 
 - ``manifest.json``: format, recipe (analysis and scoring settings), library versions, seeds
   fingerprint and counts, build time;
-- ``articles.json``: the articles (id, title, date, paragraphs, file digest);
-- ``terms.json`` and ``fuzzy.json``: the term and character n-gram vocabularies, in column order;
-- ``arrays.npz``: sentence columns and texts, idf, and the sparse matrices' parts.
+- ``articles.json``: each article's id, title, date and file digest;
+- ``grams.json``: the character trigrams of the fuzzy word index, in id order;
+- one ``.npy`` file per array (sentence columns and texts, term keys and idf, postings).
 
-Loading checks the manifest against the running code first and refuses any difference with a message
-that says how to rebuild.
+Arrays are memory-mapped read-only, so loading takes milliseconds whatever the size, and several
+processes serving one index share its pages. Loading checks the manifest against the running code
+first and refuses any difference with a message that says how to rebuild.
 """
 
 from __future__ import annotations
@@ -17,79 +18,73 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from retrieval.errors import IndexFileError, RecipeMismatch
-from retrieval.index import Index, library_versions, scoring_recipe
-from retrieval.seeds import Article
+from retrieval.fuzzy import FuzzyWords
+from retrieval.index import ArticleInfo, Index, library_versions, scoring_recipe
+from retrieval.postings import Postings
 
 __all__ = ["FORMAT", "check_manifest", "load_index", "save_index"]
 
-FORMAT = 1
-# Versions that change analysis (stems, stopwords, sentence splits) or scoring: a saved index built
-# with others is refused. numpy and scipy only store the arrays, in formats that do not change.
-_BINDING_LIBRARIES = ("hazm", "scikit-learn")
-
-
-def _matrix_parts(prefix: str, matrix: sp.csc_matrix | sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {
-        f"{prefix}_data": matrix.data,
-        f"{prefix}_indices": matrix.indices,
-        f"{prefix}_indptr": matrix.indptr,
-        f"{prefix}_shape": np.array(matrix.shape, dtype=np.int64),
-    }
+FORMAT = 2
+# Versions that change analysis (stems, stopwords, sentence splits): an index built with another is
+# refused. numpy and scipy only store the arrays, in formats that do not change.
+_BINDING_LIBRARIES = ("hazm",)
+_ARRAYS = (
+    "sentence_article",
+    "sentence_position",
+    "sentence_paragraph",
+    "paragraph_of",
+    "paragraph_start",
+    "text_offsets",
+    "text_bytes",
+    "term_keys",
+    "idf",
+)
+_POSTINGS = ("sentences", "paragraphs")
+_POSTING_PARTS = ("indptr", "rows", "weights", "max_weight")
+_FUZZY_PARTS = ("indptr", "words", "word_terms", "word_grams")
 
 
 def _write_json(path: Path, value: object) -> None:
     path.write_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
+def _arrays_of(index: Index) -> dict[str, np.ndarray]:
+    arrays = {name: getattr(index, name) for name in _ARRAYS}
+    for name in _POSTINGS:
+        postings = getattr(index, name)
+        arrays |= {f"{name}.{part}": getattr(postings, part) for part in _POSTING_PARTS}
+    arrays |= {f"fuzzy.{part}": getattr(index.fuzzy, part) for part in _FUZZY_PARTS}
+    return arrays
+
+
 def save_index(index: Index, folder: Path) -> None:
-    """Write ``index`` to ``folder`` (created if needed; files replaced only once all are written)."""
+    """Write ``index`` to ``folder`` (created if needed); the files are replaced only once all are written."""
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".saving-") as tmp:
-        staging = Path(tmp)
-        manifest = dict(index.manifest) | {"format": FORMAT}
-        _write_json(staging / "manifest.json", manifest)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".saving-"))
+    try:
+        _write_json(staging / "manifest.json", dict(index.manifest) | {"format": FORMAT})
         _write_json(
             staging / "articles.json",
-            [
-                {
-                    "id": a.id,
-                    "title": a.title,
-                    "date": a.date.isoformat() if a.date else None,
-                    "paragraphs": list(a.paragraphs),
-                    "digest": a.digest,
-                }
-                for a in index.articles
-            ],
+            [[a.id, a.title, a.date.isoformat() if a.date else None, a.digest] for a in index.articles],
         )
-        _write_json(staging / "terms.json", list(index.terms))
-        _write_json(staging / "fuzzy.json", sorted(index.fuzzy_vocabulary, key=index.fuzzy_vocabulary.__getitem__))
-        arrays: dict[str, Any] = {
-            "sentence_article": index.sentence_article,
-            "sentence_paragraph": index.sentence_paragraph,
-            "sentence_position": index.sentence_position,
-            "text_offsets": index.text_offsets,
-            "texts": np.frombuffer(index.texts.encode("utf-32-le"), dtype=np.uint32),
-            "context_of": index.context_of,
-            "idf": index.idf,
-            "fuzzy_words": index.fuzzy_words,
-            **_matrix_parts("sentence", index.sentence_weights),
-            **_matrix_parts("context", index.context_weights),
-            **_matrix_parts("fuzzy", index.fuzzy_matrix),
-        }
-        np.savez(staging / "arrays.npz", **arrays)
-        # Move the manifest last: a folder with a manifest is a complete index.
-        for name in ("articles.json", "terms.json", "fuzzy.json", "arrays.npz", "manifest.json"):
+        _write_json(staging / "grams.json", sorted(index.fuzzy.grams, key=index.fuzzy.grams.__getitem__))
+        for name, array_ in _arrays_of(index).items():
+            np.save(staging / f"{name}.npy", np.ascontiguousarray(array_), allow_pickle=False)
+        # The manifest goes last: a folder with a manifest holds a complete index.
+        names = sorted(p.name for p in staging.iterdir() if p.name != "manifest.json")
+        for name in [*names, "manifest.json"]:
             os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _read_json(path: Path) -> Any:
@@ -118,53 +113,41 @@ def check_manifest(manifest: Mapping[str, Any], *, seeds_fingerprint: str | None
         raise RecipeMismatch(f"index was built from other seed files than the seeds folder holds: {rebuild}")
 
 
-def _matrix(arrays: Mapping[str, np.ndarray], prefix: str, kind: type[sp.csc_matrix] | type[sp.csr_matrix]) -> Any:
-    shape = tuple(int(x) for x in arrays[f"{prefix}_shape"])
-    return kind((arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]), shape=shape)
+def _load_array(folder: Path, name: str) -> np.ndarray:
+    path = folder / f"{name}.npy"
+    try:
+        array_: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise IndexFileError(f"incomplete index: {path.name} is missing in {folder}: rebuild it") from None
+    except (OSError, ValueError) as exc:
+        raise IndexFileError(f"damaged index file {path}: {exc}") from None
+    return array_
 
 
 def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
     """Load an index saved by ``save_index``; refuse one built by other settings or from other seeds."""
     manifest = _read_json(folder / "manifest.json")
     check_manifest(manifest, seeds_fingerprint=seeds_fingerprint)
-    articles = tuple(
-        Article(
-            id=a["id"],
-            title=a["title"],
-            date=dt.date.fromisoformat(a["date"]) if a["date"] else None,
-            paragraphs=tuple(a["paragraphs"]),
-            digest=a["digest"],
-        )
-        for a in _read_json(folder / "articles.json")
-    )
-    terms = tuple(_read_json(folder / "terms.json"))
-    fuzzy = _read_json(folder / "fuzzy.json")
     try:
-        # Opened here, not by numpy: np.load leaks its file handle when the archive is damaged.
-        with (folder / "arrays.npz").open("rb") as file, np.load(file, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        index = Index(
-            articles=articles,
-            sentence_article=arrays["sentence_article"],
-            sentence_paragraph=arrays["sentence_paragraph"],
-            sentence_position=arrays["sentence_position"],
-            text_offsets=arrays["text_offsets"],
-            texts=arrays["texts"].tobytes().decode("utf-32-le"),
-            terms=terms,
-            sentence_weights=_matrix(arrays, "sentence", sp.csc_matrix),
-            context_weights=_matrix(arrays, "context", sp.csc_matrix),
-            context_of=arrays["context_of"],
-            idf=arrays["idf"],
-            fuzzy_words=arrays["fuzzy_words"],
-            fuzzy_matrix=_matrix(arrays, "fuzzy", sp.csr_matrix),
-            fuzzy_vocabulary={g: i for i, g in enumerate(fuzzy)},
-            manifest=manifest,
-            vocabulary={t: i for i, t in enumerate(terms)},
+        articles = tuple(
+            ArticleInfo(id_, title, dt.date.fromisoformat(date) if date else None, digest)
+            for id_, title, date, digest in _read_json(folder / "articles.json")
         )
-    except FileNotFoundError:
-        raise IndexFileError(f"not a saved index (no arrays.npz): {folder}") from None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise IndexFileError(f"damaged index file {folder / 'arrays.npz'}: {exc}") from None
-    if len(index) != manifest.get("seeds", {}).get("sentences") or len(articles) != manifest["seeds"]["articles"]:
+    except (TypeError, ValueError) as exc:
+        raise IndexFileError(f"damaged index file {folder / 'articles.json'}: {exc}") from None
+    arrays = {name: _load_array(folder, name) for name in _ARRAYS}
+    sentences, paragraphs = (
+        Postings(*(_load_array(folder, f"{name}.{part}") for part in _POSTING_PARTS)) for name in _POSTINGS
+    )
+    fuzzy = FuzzyWords.from_arrays(
+        _read_json(folder / "grams.json"), *(_load_array(folder, f"fuzzy.{part}") for part in _FUZZY_PARTS)
+    )
+    index = Index(
+        articles=articles, **arrays, sentences=sentences, paragraphs=paragraphs, fuzzy=fuzzy, manifest=manifest
+    )
+    seeds = manifest.get("seeds", {})
+    if len(index) != seeds.get("sentences") or len(articles) != seeds.get("articles"):
         raise IndexFileError(f"index files in {folder} do not agree with its manifest: rebuild it")
+    if len(index.text_offsets) != len(index) + 1 or index.sentences.terms != len(index.term_keys):
+        raise IndexFileError(f"index arrays in {folder} do not agree with each other: rebuild it")
     return index

@@ -1,0 +1,83 @@
+"""The MaxScore scorer returns exactly the top k of the full score, whatever it prunes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retrieval import postings
+from retrieval.postings import Postings, Scorer
+
+
+def _collection(seed: int, n_sentences: int, n_terms: int) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    # Zipf-like term frequencies: a few terms in most sentences, most terms in few.
+    density = np.minimum(0.9, 1.5 / (np.arange(n_terms) + 1) ** 0.8)
+    mask = rng.random((n_sentences, n_terms)) < density
+    weights = sp.csr_matrix(np.where(mask, rng.random((n_sentences, n_terms)) * 3, 0).astype(np.float32))
+    lengths = rng.integers(1, 5, size=n_sentences // 2)
+    paragraph_of = np.repeat(np.arange(len(lengths)), lengths)[:n_sentences]
+    paragraph_of = np.concatenate([paragraph_of, np.full(n_sentences - len(paragraph_of), paragraph_of[-1] + 1)])
+    membership = sp.csr_matrix((np.ones(n_sentences), (paragraph_of, np.arange(n_sentences))))
+    return weights, (membership @ weights).tocsr(), paragraph_of.astype(np.int32)
+
+
+def _scorer(sentences: sp.csr_matrix, paragraphs: sp.csr_matrix, paragraph_of: np.ndarray) -> Scorer:
+    paragraph_start = np.append(np.flatnonzero(np.r_[True, np.diff(paragraph_of) != 0]), len(paragraph_of))
+    return Scorer(Postings.from_matrix(sentences), Postings.from_matrix(paragraphs), paragraph_of, paragraph_start, 0.7)
+
+
+def _brute(sentences, paragraphs, paragraph_of, terms, weights, alpha):
+    query = np.zeros(sentences.shape[1], dtype=np.float64)
+    np.add.at(query, terms, weights)
+    return sentences @ query + alpha * (paragraphs @ query)[paragraph_of]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_query=st.integers(1, 8),
+    k=st.integers(1, 12),
+    budget=st.sampled_from([1, 50, 400, 1_000_000]),
+)
+def test_top_k_equals_brute_force(seed: int, n_query: int, k: int, budget: int) -> None:
+    sentences, paragraphs, paragraph_of = _collection(seed, 300, 40)
+    paragraph_start = np.append(np.flatnonzero(np.r_[True, np.diff(paragraph_of) != 0]), len(paragraph_of))
+    scorer = Scorer(
+        Postings.from_matrix(sentences), Postings.from_matrix(paragraphs), paragraph_of, paragraph_start, 0.7
+    )
+    rng = np.random.default_rng(seed + 1)
+    terms = rng.choice(40, size=n_query, replace=False).astype(np.int64)
+    weights = rng.uniform(0.3, 1.0, size=n_query).astype(np.float32)
+    old = postings.RARE_BUDGET, postings.COMMON_FRACTION
+    # Small budgets force the common-term path and its pruning; no term is too common to gather.
+    postings.RARE_BUDGET, postings.COMMON_FRACTION = budget, 10.0
+    try:
+        rows, scores = scorer.top(terms, weights, k)
+    finally:
+        postings.RARE_BUDGET, postings.COMMON_FRACTION = old
+    full = _brute(sentences, paragraphs, paragraph_of, terms, weights, 0.7)
+    expected = np.sort(full[full > 0])[::-1][:k]
+    assert np.allclose(scores, expected, rtol=1e-4, atol=1e-5)
+    assert np.allclose(full[rows], scores, rtol=1e-4, atol=1e-5)
+    assert len(set(rows.tolist())) == len(rows)
+
+
+def test_no_terms_and_no_k_give_nothing() -> None:
+    sentences, paragraphs, paragraph_of = _collection(1, 20, 5)
+    paragraph_start = np.append(np.flatnonzero(np.r_[True, np.diff(paragraph_of) != 0]), len(paragraph_of))
+    scorer = Scorer(
+        Postings.from_matrix(sentences), Postings.from_matrix(paragraphs), paragraph_of, paragraph_start, 0.7
+    )
+    assert len(scorer.top(np.array([], dtype=np.int64), np.array([], dtype=np.float32), 3)[0]) == 0
+    assert len(scorer.top(np.array([0]), np.array([1.0], dtype=np.float32), 0)[0]) == 0
+
+
+@pytest.mark.parametrize("rows", [[0, 5, 9], [], [3]])
+def test_lookup(rows: list[int]) -> None:
+    matrix = sp.csr_matrix(np.array([[1, 0], [0, 2], [0, 0], [4, 0], [0, 0], [5, 0], [0, 0], [0, 0], [0, 0], [7, 1]]))
+    found = Postings.from_matrix(matrix).lookup(0, np.array(rows, dtype=np.int64))
+    assert found.tolist() == [float(matrix[r, 0]) for r in rows]
