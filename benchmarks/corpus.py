@@ -26,7 +26,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,7 +118,7 @@ def base_id(article_id: str) -> str:
     return article_id.split(COPY_MARK, 1)[0]
 
 
-def _replace_some(text: str, positions: list[int], rng: random.Random, count: int, pick) -> str:
+def _replace_some(text: str, positions: list[int], rng: random.Random, count: int, pick: Callable[[str], str]) -> str:
     chars = list(text)
     for at in rng.sample(positions, min(count, len(positions))):
         chars[at] = pick(chars[at])

@@ -95,7 +95,8 @@ class _Zygote:
                 raise ZygoteDied(f"measurement server died (exit code {self.process.wait()})")
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
-        return json.loads(line)
+        message: dict[str, Any] = json.loads(line)
+        return message
 
     def close(self) -> None:
         if self.process.stdin is not None:

@@ -38,7 +38,7 @@ MIN_TIMED_QUERIES = 20
 
 def rss_mb() -> float:
     gc.collect()
-    return psutil.Process().memory_info().rss / 2**20
+    return float(psutil.Process().memory_info().rss / 2**20)
 
 
 def peak_mb() -> float:
@@ -127,7 +127,9 @@ def build_job(system: str, corpus: str, sample: str, folder: str, query_budget: 
 
     questions = json.loads(Path(sample).read_text(encoding="utf-8"))
     _warm_up(engine)
-    latencies, rankings, titles = [], [], []
+    latencies: list[float] = []
+    rankings: list[list[int]] = []
+    titles: list[tuple[bool, bool]] = []
     budget_end = time.perf_counter() + query_budget
     for q in questions:
         if len(latencies) >= MIN_TIMED_QUERIES and time.perf_counter() > budget_end:
@@ -181,6 +183,7 @@ def load_job(system: str, corpus: str, sample: str, folder: str, expected: list[
         "baseline_mb": baseline,
         "load_s": load_s,
         "rss_after_load_mb": after_load,
+        "rss_after_queries_mb": rss_mb(),
         "same_rankings": same,
         "compared": len(expected),
     }

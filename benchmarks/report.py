@@ -78,6 +78,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "versions": versions,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "commit": _git("rev-parse", "--short", "HEAD").strip(),
         "uncommitted": [
             line[3:] for line in _git("status", "--porcelain", "--", "retrieval", "benchmarks").splitlines()
@@ -176,6 +177,9 @@ def _machine_section(results: dict[str, Any]) -> list[str]:
         f"- Date: {results['started']} to {results.get('finished', '(unfinished)')}",
         f"- Machine: {m['cpu']}, {m['cpus']} logical CPUs ({m['usable_cpus']} usable), {m['memory_gib']} GiB; "
         f"{m['platform']}",
+        f"- Load average (1, 5, 15 min) at the start: {_loads(m.get('load_average'))}; at the end: "
+        f"{_loads(results.get('load_average_end'))} (above 1, other processes shared the {m['cpus']} CPUs and "
+        "timings are pessimistic)",
         f"- Python {m['python']}; {versions}",
         f"- Project commit {m['commit'] or 'unknown'}{dirty}",
         f"- Limits per measurement: {s['time_limit_s']:.0f} s, {s['memory_limit_gib']:g} GiB resident; "
@@ -188,6 +192,10 @@ def _machine_section(results: dict[str, Any]) -> list[str]:
         "built hazm's Normalizer and WordTokenizer (about 170 MB resident), which they need to analyse text; "
         "Pasokh and scikit-learn do not use them.",
     ]
+
+
+def _loads(values: Sequence[float] | None) -> str:
+    return ", ".join(f"{v:.2f}" for v in values) if values else "—"
 
 
 def _quality_section(results: dict[str, Any]) -> list[str]:
@@ -298,6 +306,11 @@ def _corpus_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _rss_after_load(load: dict[str, Any]) -> str:
+    after = _num(load.get("rss_after_load_mb"), 0)
+    return f"{after} / {_num(load['rss_after_queries_mb'], 0)}" if "rss_after_queries_mb" in load else after
+
+
 def _scale_rows(rows: dict[str, Any]) -> list[list[str]]:
     out = []
     for system, row in rows.items():
@@ -325,7 +338,7 @@ def _scale_rows(rows: dict[str, Any]) -> list[list[str]]:
                 _num(build["rss_after_build_mb"], 0),
                 _num(build["peak_mb"], 0),
                 _num(load.get("load_s"), 2),
-                _num(load.get("rss_after_load_mb"), 0),
+                _rss_after_load(load),
                 _ms(build.get("median_ms")),
                 _ms(build.get("p99_ms")),
                 queries,
@@ -341,15 +354,18 @@ def _scale_rows(rows: dict[str, Any]) -> list[list[str]]:
 def _scale_section(results: dict[str, Any]) -> list[str]:
     if not results["scale"]:
         return ["Not measured in this run."]
-    header = ["system", "build s", "disk MB", "RSS after build MB", "peak MB", "load s", "RSS after load MB",
-              "median ms", "p99 ms", "queries", "title top-1 %", "title top-10 %", "save s", "status"]  # fmt: skip
+    header = ["system", "build s", "disk MB", "RSS after build MB", "peak MB", "load s",
+              "RSS after load / +20 queries MB", "median ms", "p99 ms", "queries", "title top-1 %", "title top-10 %",
+              "save s", "status"]  # fmt: skip
     lines = [
         "Build: from sentences in memory to a searchable index (analysis included; Tantivy writes its index to "
         "disk as it builds, so its save is empty). Disk: the saved folder (Pasokh's holds its articles and "
         "sentence texts too; bm25s, Tantivy and scikit-learn store only ids and weights). RSS after build: the "
         "measuring process with its corpus still in memory; peak: its maximum while building, querying and "
         "saving. Load: opening the saved index in a fresh process (the question analyzer not included); RSS "
-        "after load: that process, libraries included. Latency: one question at a time, analysis included.",
+        "after load: that process, libraries included, then after the 20 questions that check the loaded index "
+        "ranks as the built one (an index read through memory maps is resident only where queries touched it). "
+        "Latency: one question at a time, analysis included.",
     ]
     baselines: dict[str, list[float]] = {}
     for size, rows in results["scale"].items():
@@ -366,8 +382,10 @@ def _scale_section(results: dict[str, Any]) -> list[str]:
 # -- charts ----------------------------------------------------------------------------------------
 
 
-def _series(results: dict[str, Any], pick: Callable[[dict[str, Any]], float | None]) -> dict[str, list]:
-    series: dict[str, list] = {}
+def _series(
+    results: dict[str, Any], pick: Callable[[dict[str, Any]], float | None]
+) -> dict[str, list[tuple[int, float]]]:
+    series: dict[str, list[tuple[int, float]]] = {}
     for size, rows in results["scale"].items():
         for system, row in rows.items():
             if "error" in row:

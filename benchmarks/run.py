@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -208,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run.scale(size, sample)
         finally:
             run.results["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+            run.results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
             run.save()
             report.write(run.out, run.results)
             if not args.keep_files:

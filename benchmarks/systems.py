@@ -169,9 +169,10 @@ class Bm25s:
             return Ranked([], 0.0)
         # bm25s's own top-k (``retrieve``) calls ``np.argpartition(scores, -k)`` over every sentence's score;
         # with numpy 2.5 that takes 0.7 ms at 5,000 sentences and 200 ms at 1,000,000 when most scores are
-        # equal (zero), as they are here. Selecting among the positive scores avoids that pathology.
+        # equal (zero), as they are here. Selecting among the positive scores avoids that pathology
+        # (``nonzero`` of a boolean mask: 1.2 ms at 1,000,000 sentences, ``flatnonzero(scores)`` 3.8 ms).
         scores = self.retriever.get_scores(ids)
-        rows = np.flatnonzero(scores)
+        rows = np.flatnonzero(scores > 0)
         rows, best = _top(scores[rows], rows, k)
         return Ranked([int(r) for r in rows], float(best[0]) if len(best) else 0.0)
 
@@ -228,7 +229,7 @@ class Tantivy:
         if not hits:
             return Ranked([], 0.0)
         rows = self.searcher.fast_field_values("row", [address for _, address in hits])
-        return Ranked([int(r) for r in rows], float(hits[0][0]))
+        return Ranked([int(r) for r in rows if r is not None], float(hits[0][0]))
 
     def answers(self, question: str) -> bool | None:
         return None
