@@ -37,7 +37,7 @@ _logger = logging.getLogger(__name__)
 PROGRAM = "pasokh"
 PROJECT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 PROGRESS_MIN_FILES = 20
-PROGRESS_MIN_SENTENCES = 5000
+PROGRESS_MIN_ARTICLES = 200
 RLM = "\u200f"
 
 
@@ -98,7 +98,7 @@ def build_from_seeds(folder: Path) -> Index:
     from retrieval import build_index
 
     seeds = load_seed_set(folder)
-    bar = _ProgressBar("indexing", "sentence", PROGRESS_MIN_SENTENCES)
+    bar = _ProgressBar("indexing", "article", PROGRESS_MIN_ARTICLES)
     try:
         return build_index(seeds, progress=bar)
     finally:

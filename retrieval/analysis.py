@@ -203,7 +203,7 @@ def words(text: str) -> list[str]:
 def expand(ws: list[str]) -> list[str]:
     """Return the index terms of a sentence's folded words: words, stems and joined neighbours."""
     out = list(ws)
-    out.extend(STEM_PREFIX + _stem(w) for w in ws)
+    out.extend(STEM_PREFIX + _stem(w) for w in ws if len(w) >= STEM_MIN_WORD)
     out.extend(a + b for a, b in itertools.pairwise(ws))
     return out
 
@@ -234,9 +234,9 @@ def content_words(question: str) -> list[str]:
     return [w for w in words(question) if w not in ignored]
 
 
-def stems(ws: Iterable[str]) -> list[str]:
-    """Return the stem terms (prefixed) of folded words."""
-    return [STEM_PREFIX + _stem(w) for w in ws]
+def stems(ws: Iterable[str]) -> list[str | None]:
+    """Return the stem term (prefixed) of each folded word; None for words too short to stem."""
+    return [STEM_PREFIX + _stem(w) if len(w) >= STEM_MIN_WORD else None for w in ws]
 
 
 ANALYSIS_VERSION = 1

@@ -155,11 +155,11 @@ _DISPLAY_WORD = re.compile(r"[^\W_](?:[^\W_]|\u200c)*")
 def highlight_spans(text: str, question: str) -> list[tuple[int, int]]:
     """Return the (start, end) character spans of the words of ``text`` that the question asked about."""
     wanted = set(analysis.content_words(question))
-    wanted_stems = set(analysis.stems(wanted))
+    wanted_stems = set(analysis.stems(wanted)) - {None}
     spans = []
     for match in _DISPLAY_WORD.finditer(text):
         word = fold(match.group())
-        if word in wanted or (len(word) > 2 and analysis.stems([word])[0] in wanted_stems):
+        if word in wanted or analysis.stems([word])[0] in wanted_stems:
             spans.append(match.span())
     return spans
 

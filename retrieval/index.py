@@ -173,15 +173,17 @@ class Index:
                 found[i].append((joined, 1.0))
                 found[i + 1].append((joined, 1.0))
         word_ids = [self.term_id(w) for w in words]
+        weights: dict[int, float] = {}
         for i, (word, word_id, stem) in enumerate(zip(words, word_ids, analysis.stems(words), strict=True)):
             if word_id is not None:
                 found[i].append((word_id, 1.0))
+                # A word too short to stem is its own stem: it counts twice, as longer words do.
+                weights[word_id] = 2.0 if stem is None else 1.0
             elif not found[i]:
                 found[i].extend(self.fuzzy.similar(word))
-            stem_id = self.term_id(stem)
+            stem_id = self.term_id(stem) if stem is not None else None
             if stem_id is not None:
                 found[i].append((stem_id, 1.0))
-        weights: dict[int, float] = {}
         for term, credit in itertools.chain.from_iterable(found):
             weights[term] = max(weights.get(term, 0.0), credit)
         word_idf = np.array(
@@ -245,15 +247,15 @@ class Index:
 # -- building ------------------------------------------------------------------------------------
 
 
-def _bm25(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
-    """Turn term counts into BM25 weights: idf × saturated, length-normalised term frequency."""
+def _bm25_in_place(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), reusing the matrix."""
     lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
     average = np.float32(lengths.mean()) if len(lengths) else np.float32(1)
     norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * lengths / average)
-    tf = counts.data.astype(np.float32)
-    row_norm = np.repeat(norm, np.diff(counts.indptr))
-    data = idf[counts.indices] * tf * np.float32(K1 + 1) / (tf + row_norm)
-    return sp.csr_matrix((data.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
+    tf = counts.data
+    tf *= np.float32(K1 + 1) / (tf + np.repeat(norm, np.diff(counts.indptr)))
+    tf *= idf[counts.indices]
+    return counts
 
 
 def _idf(df: np.ndarray, n: int, terms: Sequence[str]) -> np.ndarray:
@@ -275,83 +277,98 @@ def _frozen(array_: np.ndarray) -> np.ndarray:
     return array_
 
 
-@dataclass
-class _Analysed:
-    """Term counts of every sentence under local ids, before the ids are made global."""
+class _Builder:
+    """Splits and analyses articles one at a time into compact arrays (no object per sentence kept)."""
 
-    counts: sp.csr_matrix
-    vocabulary: dict[str, int]
-    words: set[str]
+    def __init__(self) -> None:
+        self.article = array("i")
+        self.position = array("i")
+        self.paragraph = array("i")
+        self.text = bytearray()
+        self.text_offsets = array("q", [0])
+        self.vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
+        self.vocabulary.default_factory = self.vocabulary.__len__
+        self.terms = array("i")
+        self.term_offsets = array("q", [0])
+        self.words: set[str] = set()
 
+    def add(self, article: Article, article_index: int) -> None:
+        vocabulary = self.vocabulary
+        for sentence in split_article(article, article_index):
+            self.article.append(article_index)
+            self.position.append(sentence.position)
+            self.paragraph.append(sentence.paragraph)
+            self.text += sentence.text.encode("utf-8")
+            self.text_offsets.append(len(self.text))
+            words = analysis.words(sentence.text)
+            self.words.update(words)
+            self.terms.extend([vocabulary[t] for t in analysis.expand(words)])
+            self.term_offsets.append(len(self.terms))
 
-def _analyse(texts: Sequence[str], progress: Callable[[int, int], None] | None) -> _Analysed:
-    vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
-    vocabulary.default_factory = vocabulary.__len__
-    flat = array("i")
-    indptr = array("q", [0])
-    words: set[str] = set()
-    for done, text in enumerate(texts, 1):
-        sentence_words = analysis.words(text)
-        words.update(sentence_words)
-        flat.extend([vocabulary[t] for t in analysis.expand(sentence_words)])
-        indptr.append(len(flat))
-        if progress is not None and (done % 5000 == 0 or done == len(texts)):
-            progress(done, len(texts))
-    counts = sp.csr_matrix(
-        (np.ones(len(flat), dtype=np.float32), np.frombuffer(flat, dtype=np.int32), np.frombuffer(indptr, np.int64)),
-        shape=(len(texts), len(vocabulary)),
-    )
-    counts.sum_duplicates()
-    return _Analysed(counts, dict(vocabulary), words)
+    def counts(self) -> sp.csr_matrix:
+        """Term counts per sentence (rows) under local term ids (columns)."""
+        n = len(self.article)
+        counts = sp.csr_matrix(
+            (
+                np.ones(len(self.terms), dtype=np.float32),
+                np.frombuffer(self.terms, dtype=np.int32),
+                np.frombuffer(self.term_offsets, dtype=np.int64),
+            ),
+            shape=(n, len(self.vocabulary)),
+        )
+        counts.sum_duplicates()
+        self.terms, self.term_offsets = array("i"), array("q")
+        return counts
 
-
-def _paragraph_rows(sentences: Sequence[Sentence]) -> tuple[np.ndarray, np.ndarray]:
-    """The global paragraph row of each sentence, and each paragraph's first sentence (then the total)."""
-    article = np.fromiter((s.article for s in sentences), dtype=np.int64, count=len(sentences))
-    paragraph = np.fromiter((s.paragraph for s in sentences), dtype=np.int64, count=len(sentences))
-    change = np.ones(len(sentences), dtype=bool)
-    change[1:] = (article[1:] != article[:-1]) | (paragraph[1:] != paragraph[:-1])
-    paragraph_of = np.cumsum(change) - 1
-    paragraph_start = np.append(np.flatnonzero(change), len(sentences)).astype(np.int64)
-    return paragraph_of.astype(np.int32), paragraph_start
+    def paragraph_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The global paragraph row of each sentence, and each paragraph's first sentence (then the total)."""
+        article = np.frombuffer(self.article, dtype=np.int32)
+        paragraph = np.frombuffer(self.paragraph, dtype=np.int32)
+        change = np.ones(len(article), dtype=bool)
+        change[1:] = (article[1:] != article[:-1]) | (paragraph[1:] != paragraph[:-1])
+        paragraph_of = (np.cumsum(change) - 1).astype(np.int32)
+        return paragraph_of, np.append(np.flatnonzero(change), len(article)).astype(np.int64)
 
 
 def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, int], None] | None = None) -> Index:
     """Build an index over the articles (a ``SeedSet`` or any iterable of ``Article``).
 
-    ``progress(done, total)`` is called as sentences are analysed.
+    ``progress(done, total)`` is called as articles are analysed.
     """
     started = time.perf_counter()
     articles = seeds.articles if isinstance(seeds, SeedSet) else tuple(seeds)
-    sentences = [s for i, article in enumerate(articles) for s in split_article(article, i)]
-    texts = [s.text for s in sentences]
-    analysed = _analyse(texts, progress)
+    builder = _Builder()
+    for i, article in enumerate(articles):
+        builder.add(article, i)
+        if progress is not None and ((i + 1) % 500 == 0 or i + 1 == len(articles)):
+            progress(i + 1, len(articles))
+    n = len(builder.article)
+    counts = builder.counts()
 
     # Global term ids: terms sorted by their 64-bit key.
-    terms = list(analysed.vocabulary)
+    terms = list(builder.vocabulary)
     keys = np.fromiter((term_key(t) for t in terms), dtype=np.uint64, count=len(terms))
     order = np.argsort(keys, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    counts = analysed.counts
-    counts = sp.csr_matrix((counts.data, rank[counts.indices].astype(np.int32), counts.indptr), shape=counts.shape)
-    terms_in_order = [terms[i] for i in order]
-    idf = _idf(np.bincount(counts.indices, minlength=len(order)), len(sentences), terms_in_order)
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    counts.indices = rank[counts.indices]
+    idf = _idf(np.bincount(counts.indices, minlength=len(order)), n, [terms[i] for i in order])
+    fuzzy = FuzzyWords.build((w, int(rank[builder.vocabulary[w]])) for w in sorted(builder.words))
+    del terms, builder.vocabulary
 
-    paragraph_of, paragraph_start = _paragraph_rows(sentences)
+    paragraph_of, paragraph_start = builder.paragraph_rows()
     membership = sp.csr_matrix(
-        (np.ones(len(sentences), np.float32), paragraph_of, np.arange(len(sentences) + 1)),
-        shape=(len(sentences), len(paragraph_start) - 1),
+        (np.ones(n, np.float32), paragraph_of, np.arange(n + 1)), shape=(n, len(paragraph_start) - 1)
     )
     paragraph_counts = (membership.T.tocsr() @ counts).tocsr()
-
-    encoded = [t.encode("utf-8") for t in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in encoded], out=offsets[1:])
-    fuzzy = FuzzyWords.build((w, int(rank[analysed.vocabulary[w]])) for w in sorted(analysed.words))
+    del membership
+    sentences = Postings.from_matrix(_bm25_in_place(counts, idf))
+    del counts
+    paragraphs = Postings.from_matrix(_bm25_in_place(paragraph_counts, idf))
+    del paragraph_counts
     manifest = {
         "recipe": scoring_recipe(),
-        "seeds": {"fingerprint": fingerprint(articles), "articles": len(articles), "sentences": len(sentences)},
+        "seeds": {"fingerprint": fingerprint(articles), "articles": len(articles), "sentences": n},
         "terms": len(order),
         "versions": library_versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -359,17 +376,17 @@ def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, 
     }
     return Index(
         articles=tuple(ArticleInfo(a.id, a.title, a.date, a.digest) for a in articles),
-        sentence_article=_frozen(np.fromiter((s.article for s in sentences), np.int32, len(sentences))),
-        sentence_position=_frozen(np.fromiter((s.position for s in sentences), np.int32, len(sentences))),
-        sentence_paragraph=_frozen(np.fromiter((s.paragraph for s in sentences), np.int32, len(sentences))),
+        sentence_article=_frozen(np.frombuffer(builder.article, dtype=np.int32).copy()),
+        sentence_position=_frozen(np.frombuffer(builder.position, dtype=np.int32).copy()),
+        sentence_paragraph=_frozen(np.frombuffer(builder.paragraph, dtype=np.int32).copy()),
         paragraph_of=_frozen(paragraph_of),
         paragraph_start=_frozen(paragraph_start),
-        text_offsets=_frozen(offsets),
-        text_bytes=_frozen(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()),
+        text_offsets=_frozen(np.frombuffer(builder.text_offsets, dtype=np.int64).copy()),
+        text_bytes=_frozen(np.frombuffer(bytes(builder.text), dtype=np.uint8)),
         term_keys=_frozen(keys[order]),
         idf=_frozen(idf),
-        sentences=Postings.from_matrix(_bm25(counts, idf)),
-        paragraphs=Postings.from_matrix(_bm25(paragraph_counts, idf)),
+        sentences=sentences,
+        paragraphs=paragraphs,
         fuzzy=fuzzy,
         manifest=manifest,
     )

@@ -33,7 +33,7 @@ from retrieval.postings import Postings
 
 __all__ = ["FORMAT", "check_manifest", "load_index", "save_index"]
 
-FORMAT = 2
+FORMAT = 3
 # Versions that change analysis (stems, stopwords, sentence splits): an index built with another is
 # refused. numpy and scipy only store the arrays, in formats that do not change.
 _BINDING_LIBRARIES = ("hazm",)
@@ -49,7 +49,7 @@ _ARRAYS = (
     "idf",
 )
 _POSTINGS = ("sentences", "paragraphs")
-_POSTING_PARTS = ("indptr", "rows", "weights", "max_weight")
+_POSTING_PARTS = ("indptr", "rows", "weights", "max_weight", "skip_indptr", "skips")
 _FUZZY_PARTS = ("indptr", "words", "word_terms", "word_grams")
 
 
@@ -116,11 +116,13 @@ def check_manifest(manifest: Mapping[str, Any], *, seeds_fingerprint: str | None
 def _load_array(folder: Path, name: str) -> np.ndarray:
     path = folder / f"{name}.npy"
     try:
-        array_: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise IndexFileError(f"incomplete index: {path.name} is missing in {folder}: rebuild it") from None
     except (OSError, ValueError) as exc:
         raise IndexFileError(f"damaged index file {path}: {exc}") from None
+    # A plain read-only view of the mapped pages: indexing a np.memmap goes through Python code.
+    array_: np.ndarray = mapped.view(np.ndarray)
     return array_
 
 

@@ -52,13 +52,13 @@ def test_top_k_equals_brute_force(seed: int, n_query: int, k: int, budget: int) 
     rng = np.random.default_rng(seed + 1)
     terms = rng.choice(40, size=n_query, replace=False).astype(np.int64)
     weights = rng.uniform(0.3, 1.0, size=n_query).astype(np.float32)
-    old = postings.RARE_BUDGET, postings.COMMON_FRACTION
+    old = postings.SEED_BUDGET, postings.COMMON_FRACTION
     # Small budgets force the common-term path and its pruning; no term is too common to gather.
-    postings.RARE_BUDGET, postings.COMMON_FRACTION = budget, 10.0
+    postings.SEED_BUDGET, postings.COMMON_FRACTION = budget, 10.0
     try:
         rows, scores = scorer.top(terms, weights, k)
     finally:
-        postings.RARE_BUDGET, postings.COMMON_FRACTION = old
+        postings.SEED_BUDGET, postings.COMMON_FRACTION = old
     full = _brute(sentences, paragraphs, paragraph_of, terms, weights, 0.7)
     expected = np.sort(full[full > 0])[::-1][:k]
     assert np.allclose(scores, expected, rtol=1e-4, atol=1e-5)
@@ -81,3 +81,15 @@ def test_lookup(rows: list[int]) -> None:
     matrix = sp.csr_matrix(np.array([[1, 0], [0, 2], [0, 0], [4, 0], [0, 0], [5, 0], [0, 0], [0, 0], [0, 0], [7, 1]]))
     found = Postings.from_matrix(matrix).lookup(0, np.array(rows, dtype=np.int64))
     assert found.tolist() == [float(matrix[r, 0]) for r in rows]
+
+
+@pytest.mark.parametrize("held", [1, 100, 129, 5_000, 60_000])
+def test_lookup_in_long_lists_matches_dense(held: int) -> None:
+    rng = np.random.default_rng(held)
+    n = 100_000
+    rows = np.sort(rng.choice(n, size=held, replace=False))
+    weights = rng.random(held).astype(np.float32) + 0.1
+    matrix = sp.csr_matrix((weights, (rows, np.zeros(held, dtype=np.int64))), shape=(n, 1))
+    queried = np.unique(np.concatenate([rng.integers(0, n, 300), rows[:: max(1, held // 50)], [0, n - 1]]))
+    dense = matrix.toarray().ravel()
+    assert np.array_equal(Postings.from_matrix(matrix).lookup(0, queried), dense[queried].astype(np.float32))

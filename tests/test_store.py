@@ -95,7 +95,7 @@ def test_truncated_array_is_a_clear_error(seed_index: Index, tmp_path: Path) -> 
 def test_missing_array_is_a_clear_error(seed_index: Index, tmp_path: Path) -> None:
     save_index(seed_index, tmp_path)
     (tmp_path / "term_keys.npy").unlink()
-    with pytest.raises(IndexFileError, match="term_keys.npy is missing"):
+    with pytest.raises(IndexFileError, match=r"term_keys\.npy is missing"):
         load_index(tmp_path)
 
 
