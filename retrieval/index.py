@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import time
@@ -90,10 +91,17 @@ class Hit:
     sentence: Sentence
     article: ArticleInfo
     score: float
-    coverage: float
-    """Share (0..1, idf-weighted) of the question's words found in the sentence or its paragraph."""
     before: Sentence | None
     after: Sentence | None
+    _coverage: Callable[[], float] = field(repr=False, compare=False)
+
+    @property
+    def coverage(self) -> float:
+        """Share (0..1, idf-weighted) of the question's words found in the sentence or its paragraph.
+
+        Computed when asked (the answer needs it for the best hit only).
+        """
+        return self._coverage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,22 +214,22 @@ class Index:
         df = background_df.get(word, 0) * BACKGROUND_SENTENCES / background_n
         return float(np.log1p((len(self) + BACKGROUND_SENTENCES - df + 0.5) / (df + 0.5)))
 
-    def _coverage(self, query: _Query, rows: np.ndarray) -> np.ndarray:
-        """The idf-weighted share of the question's words present in each sentence row or its paragraph."""
+    def _coverage(self, query: _Query, row: int) -> float:
+        """The idf-weighted share of the question's words present in sentence ``row`` or its paragraph."""
         if not len(query.word_idf):
-            return np.zeros(len(rows))
-        paragraphs = self.paragraph_of[rows]
-        present: dict[int, np.ndarray] = {}
-        found = np.zeros((len(query.found), len(rows)))
+            return 0.0
+        rows, paragraphs = np.array([row]), self.paragraph_of[row : row + 1]
+        present: dict[int, bool] = {}
+        found = np.zeros(len(query.found))
         for i, terms in enumerate(query.found):
             for term, credit in terms:
                 if term not in present:
-                    present[term] = (self.sentences.lookup(term, rows) > 0) | (
-                        self.paragraphs.lookup(term, paragraphs) > 0
+                    present[term] = bool(
+                        self.sentences.lookup(term, rows)[0] or self.paragraphs.lookup(term, paragraphs)[0]
                     )
-                found[i] = np.maximum(found[i], credit * present[term])
-        coverage: np.ndarray = query.word_idf @ found / query.word_idf.sum()
-        return coverage
+                if present[term]:
+                    found[i] = max(found[i], credit)
+        return float(query.word_idf @ found / query.word_idf.sum())
 
     def search(self, question: str, k: int = 3) -> list[Hit]:
         """Return up to ``k`` best sentences for ``question``, best first.
@@ -233,15 +241,13 @@ class Index:
         if query is None or not len(query.terms) or k <= 0:
             return []
         rows, scores = self.scorer.top(query.terms, query.weights, k)
-        coverage = self._coverage(query, rows)
-        return [
-            self._hit(int(row), float(score), float(c)) for row, score, c in zip(rows, scores, coverage, strict=True)
-        ]
+        return [self._hit(int(row), float(score), query) for row, score in zip(rows, scores, strict=True)]
 
-    def _hit(self, row: int, score: float, coverage: float) -> Hit:
+    def _hit(self, row: int, score: float, query: _Query) -> Hit:
         sentence = self.sentence(row)
         before, after = self.neighbours(row)
-        return Hit(sentence, self.articles[sentence.article], score, coverage, before, after)
+        coverage = functools.partial(self._coverage, query, row)
+        return Hit(sentence, self.articles[sentence.article], score, before, after, coverage)
 
 
 # -- building ------------------------------------------------------------------------------------

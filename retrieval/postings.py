@@ -1,4 +1,4 @@
-"""Inverted postings and exact top-k scoring over them, in NumPy, one question at a time.
+"""Inverted postings and top-k scoring over them, in NumPy, one question at a time.
 
 The score of sentence ``s`` for query terms ``t`` with weights ``q_t`` is
 
@@ -6,18 +6,18 @@ The score of sentence ``s`` for query terms ``t`` with weights ``q_t`` is
 
 where ``S`` and ``P`` hold BM25 weights of terms in sentences and in paragraphs. Generic sparse
 products cost milliseconds at a million sentences (scipy's per-call overhead alone is 2–4 ms), and the
-posting lists of very common words («در», «و», «از») cover half the collection. So, MaxScore-style:
+posting lists of very common words («در», «و», «از») cover half the collection. So:
 
-1. the query's rarest terms (by document frequency, within a budget of postings) are accumulated
-   exactly into dense per-thread buffers; their sentences, and the sentences of their paragraphs, are
-   the candidates;
-2. the common terms are scored only for the best candidates, by binary search in their posting lists;
-   a candidate whose partial score plus the common terms' largest possible contribution cannot reach
-   the k-th best is never scored further. Sentences holding none of the rare terms score at most the
-   sum of the common terms' bounds; while that sum could reach the k-th best, the rarest common terms
-   join the rare ones and the candidates are gathered again. The result is the exact top k of the full
-   score, except that terms held by more than ``COMMON_FRACTION`` of the sentences never bring
-   candidates of their own.
+1. the question's rarest terms (by document frequency, within a budget of postings, and every term
+   rarer than ``ALWAYS_RARE``) are accumulated into dense per-thread buffers; their sentences, and the
+   sentences of the ``EXPANDED`` best paragraphs, are the candidates;
+2. the ``RESCORED`` best candidates by that partial score are scored exactly with the common terms
+   too, looked up by a skip-list search in their posting lists;
+3. when the k-th best score is still within reach of sentences holding none of the gathered terms
+   (by the other terms' largest weights), a second round gathers more terms within a larger budget.
+
+Common terms decide the order among sentences that share the telling words, which is what they are
+good for; a sentence sharing nothing but «در» and «است» with a question is never a candidate.
 """
 
 from __future__ import annotations
@@ -30,13 +30,18 @@ import scipy.sparse as sp
 
 __all__ = ["Postings", "Scorer"]
 
-SEED_BUDGET = 5_000
-"""Postings of the rarest terms gathered first; the pruning bound then decides which others follow."""
+RARE_BUDGET = 10_000
+"""Sentence postings gathered per question, rarest terms first; the rest are common terms."""
+SECOND_BUDGET = 40_000
+"""The larger budget of a second gathering, when the first found nothing the others could not beat."""
+ALWAYS_RARE = 500
+"""Terms in this many sentences or fewer are gathered whatever the budget: they are cheap and telling."""
+RESCORED = 50
+"""Candidates (by the rare terms' score) that the common terms then score exactly."""
+EXPANDED = 100
+"""Paragraphs, the best by the rare terms, whose every sentence is a candidate (for «او» and the like)."""
 SKIP = 32
 _OFFSETS = np.arange(SKIP)
-COMMON_FRACTION = 0.1
-"""Terms in more than this share of sentences never bring candidates of their own: a sentence sharing
-only such words («در», «است») with a question is no answer, and gathering them would cost milliseconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +137,9 @@ class Scorer:
         counts = self.paragraph_start[paragraphs + 1] - starts
         total = int(counts.sum())
         if not total:
-            return np.empty(0, dtype=np.int64)
+            return np.empty(0, dtype=np.int32)
         offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
-        rows: np.ndarray = np.arange(total, dtype=np.int64) + offsets
+        rows: np.ndarray = (np.arange(total, dtype=np.int64) + offsets).astype(np.int32)
         return rows
 
     def _contribution(self, term: int, rows: np.ndarray) -> np.ndarray:
@@ -144,123 +149,79 @@ class Scorer:
         )
         return contribution
 
-    def _exact(self, rows: np.ndarray, partial: np.ndarray, common: list[tuple[int, np.float32]]) -> np.ndarray:
-        scores = partial.copy()
-        for term, weight in common:
-            scores += weight * self._contribution(term, rows)
-        return scores
-
     def top(self, terms: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return the best ``k`` sentence rows and their scores, best first (ties: lower row first)."""
-        empty = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         if not len(terms) or k <= 0:
-            return empty
-        cost = self.sentences.df(terms) + self.paragraphs.df(terms)
-        order = np.argsort(cost, kind="stable")
-        # Start from the rarest terms; MaxScore decides below which others must join them.
-        n_rare = max(1, int(np.searchsorted(np.cumsum(cost[order]), SEED_BUDGET, side="right")))
-        too_common = COMMON_FRACTION * len(self.paragraph_of)
-        while True:
-            rare = [(int(terms[i]), np.float32(weights[i])) for i in order[:n_rare]]
-            common = [(int(terms[i]), np.float32(weights[i])) for i in order[n_rare:]]
-            found = self._candidates(rare)
-            if found is None:
-                rows, scores, kth = *empty, -np.inf
-            else:
-                rows, scores, kth = self._finish(*found, common, k, repeats=2 * len(rare))
-            # A sentence holding only common terms scores at most the sum of their bounds: the most
-            # common terms whose bounds together stay under the k-th best never need gathering.
-            bounds = np.cumsum([self._bound([term]) for term in reversed(common)])
-            needed = len(common) - int(np.searchsorted(bounds, kth, side="left"))
-            if needed <= 0 or cost[order[n_rare]] > too_common:
-                return rows, scores
-            n_rare += needed if np.isfinite(kth) else 1
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        df = self.sentences.df(terms)
+        order = np.argsort(df, kind="stable")
+        spent = np.cumsum(df[order])
+        always = int(np.count_nonzero(df <= ALWAYS_RARE))
+        n_rare = max(1, always, int(np.searchsorted(spent, RARE_BUDGET, side="right")))
+        rows, scores = self._round(terms, weights, order, n_rare, k)
+        # A sentence holding none of the rare terms scores at most what the others can add: while
+        # that could beat the k-th best, gather more of them (once, within a larger budget).
+        kth = float(scores[-1]) if len(scores) == k else -np.inf
+        more = max(n_rare, int(np.searchsorted(spent, SECOND_BUDGET, side="right")))
+        if more > n_rare and self._bound(terms[order[n_rare:]], weights[order[n_rare:]]) >= kth:
+            rows, scores = self._round(terms, weights, order, more, k)
+        return rows, scores
+
+    def _bound(self, terms: np.ndarray, weights: np.ndarray) -> float:
+        """The most these terms can add to any sentence's score."""
+        bounds = weights * (self.sentences.max_weight[terms] + self.alpha * self.paragraphs.max_weight[terms])
+        return float(bounds.sum())
+
+    def _round(
+        self, terms: np.ndarray, weights: np.ndarray, order: np.ndarray, n_rare: int, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Gather the ``n_rare`` rarest terms, then score the best candidates with all terms."""
+        rare = [(int(terms[i]), np.float32(weights[i])) for i in order[:n_rare]]
+        found = self._candidates(rare)
+        if found is None:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        candidates, partial = found
+        # The best few by the rare terms, deduplicated (a row repeats once per term that reached it)...
+        keep = max(RESCORED, k)
+        wanted = min(len(candidates), keep * 2 * len(rare))
+        if wanted < len(candidates):
+            # Everything tied with the wanted-th best comes too, so ties break by row, not by chance.
+            bar = -np.partition(-partial, wanted - 1)[wanted - 1]
+            chosen = partial >= bar
+            candidates, partial = candidates[chosen], partial[chosen]
+        rows, first = np.unique(candidates, return_index=True)
+        best = np.lexsort((rows, -partial[first]))[:keep]
+        rows, scores = rows[best], partial[first][best]
+        # ...then scored exactly with the common terms too.
+        for i in order[n_rare:]:
+            scores = scores + np.float32(weights[i]) * self._contribution(int(terms[i]), rows)
+        best = np.lexsort((rows, -scores))[:k]
+        return rows[best].astype(np.int64), scores[best]
 
     def _candidates(self, rare: list[tuple[int, np.float32]]) -> tuple[np.ndarray, np.ndarray] | None:
-        """Sentences holding a rare term or in a paragraph that does, with their exact partial scores."""
+        """Sentences holding a rare term or in one of the best paragraphs, with their partial scores."""
         acc_s, acc_p = self._accumulators()
-        s_rows, p_rows = [], []
+        s_rows, s_weights, p_rows, p_weights = [], [], [], []
+        for term, weight in rare:
+            rows, w = self.sentences.of(term)
+            s_rows.append(rows)
+            s_weights.append(w * weight)
+            rows, w = self.paragraphs.of(term)
+            p_rows.append(rows)
+            p_weights.append(w * weight)
+        sentence_rows, paragraph_rows = np.concatenate(s_rows), np.concatenate(p_rows)
         try:
-            for term, weight in rare:
-                rows, w = self.sentences.of(term)
-                np.add.at(acc_s, rows, w * weight)
-                s_rows.append(rows)
-                rows, w = self.paragraphs.of(term)
-                np.add.at(acc_p, rows, w * weight)
-                p_rows.append(rows)
-            candidates = np.concatenate([*s_rows, self._expand(np.concatenate(p_rows))]).astype(np.int64)
+            np.add.at(acc_s, sentence_rows, np.concatenate(s_weights))
+            np.add.at(acc_p, paragraph_rows, np.concatenate(p_weights))
+            paragraphs = paragraph_rows
+            if len(paragraphs) > EXPANDED:
+                # Only the best paragraphs lend their other sentences: context alone rarely wins.
+                paragraphs = paragraphs[np.argpartition(-acc_p[paragraphs], EXPANDED - 1)[:EXPANDED]]
+            candidates = np.concatenate([sentence_rows, self._expand(paragraphs)])
             if not len(candidates):
                 return None
             partial = acc_s[candidates] + self.alpha * acc_p[self.paragraph_of[candidates]]
         finally:
-            for rows in s_rows:
-                acc_s[rows] = 0.0
-            for rows in p_rows:
-                acc_p[rows] = 0.0
+            acc_s[sentence_rows] = 0.0
+            acc_p[paragraph_rows] = 0.0
         return candidates, partial
-
-    def _bound(self, common: list[tuple[int, np.float32]]) -> float:
-        """The most the common terms can add to any sentence's score."""
-        return sum(
-            float(w) * (float(self.sentences.max_weight[t]) + float(self.alpha) * float(self.paragraphs.max_weight[t]))
-            for t, w in common
-        )
-
-    def _finish(
-        self,
-        candidates: np.ndarray,
-        partial: np.ndarray,
-        common: list[tuple[int, np.float32]],
-        k: int,
-        repeats: int,
-    ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Exact top k among candidates (a row may repeat up to ``repeats`` times, with equal partials).
-
-        Also returns the k-th best score (-inf when there are fewer than k).
-        """
-        # The k best partial scores, scored exactly: their k-th is the bar everyone else must reach.
-        wanted = min(len(candidates), k * repeats)
-        top = np.argpartition(-partial, wanted - 1)[:wanted] if wanted < len(candidates) else slice(None)
-        rows, first = np.unique(candidates[top], return_index=True)
-        best = np.lexsort((rows, -partial[top][first]))[:k]
-        rows = rows[best]
-        scores = self._exact(rows, partial[top][first][best], common)
-        kth = -np.inf
-        if common:
-            if len(scores) == k:
-                kth = float(np.min(scores))
-            rest, rest_scores = self._reachable(candidates, partial, common, kth, exclude=rows)
-            rows, scores = np.concatenate([rows, rest]), np.concatenate([scores, rest_scores])
-        best = np.lexsort((rows, -scores))[:k]
-        kth_best = float(scores[best[-1]]) if len(best) == k else -np.inf
-        return rows[best], scores[best], kth_best
-
-    def _reachable(
-        self,
-        candidates: np.ndarray,
-        partial: np.ndarray,
-        common: list[tuple[int, np.float32]],
-        kth: float,
-        exclude: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The other candidates that could reach ``kth``, scored exactly a common term at a time.
-
-        Terms go in order of the most they can add; after each, rows that can no longer reach the bar
-        with what the remaining terms could add are dropped, so few rows meet the most common terms.
-        """
-        bounds = [self._bound([term]) for term in common]
-        remaining = float(sum(bounds))
-        reachable = partial + np.float32(remaining) >= kth
-        rows, first = np.unique(candidates[reachable], return_index=True)
-        scores = partial[reachable][first]
-        keep = ~np.isin(rows, exclude)
-        rows, scores = rows[keep], scores[keep]
-        for i in np.argsort(bounds)[::-1]:
-            if not len(rows):
-                break
-            term, weight = common[i]
-            scores = scores + weight * self._contribution(term, rows)
-            remaining -= bounds[i]
-            keep = scores + np.float32(remaining) >= kth
-            rows, scores = rows[keep], scores[keep]
-        return rows, scores

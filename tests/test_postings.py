@@ -1,4 +1,4 @@
-"""The MaxScore scorer returns exactly the top k of the full score, whatever it prunes."""
+"""The scorer: rare terms choose candidates, every term scores the best of them; lookups are exact."""
 
 from __future__ import annotations
 
@@ -36,34 +36,58 @@ def _brute(sentences, paragraphs, paragraph_of, terms, weights, alpha):
     return sentences @ query + alpha * (paragraphs @ query)[paragraph_of]
 
 
-@settings(max_examples=60, deadline=None)
+def _rescored_brute(sentences, paragraphs, paragraph_of, terms, weights, k, budget):
+    """The scorer's definition, by brute force: the rare terms pick candidates, all terms score them."""
+    df = np.diff(sp.csc_matrix(sentences).indptr)[terms]
+    order = np.argsort(df, kind="stable")
+    n_rare = max(1, int(np.searchsorted(np.cumsum(df[order]), budget, side="right")))
+    n_rare = max(n_rare, int(np.count_nonzero(df <= postings.ALWAYS_RARE)))
+    rare = order[:n_rare]
+    partial = _brute(sentences, paragraphs, paragraph_of, terms[rare], weights[rare], 0.7)
+    candidates = np.flatnonzero(partial > 0)
+    kept = candidates[np.argsort(-partial[candidates], kind="stable")[: max(postings.RESCORED, k)]]
+    full = _brute(sentences, paragraphs, paragraph_of, terms, weights, 0.7)
+    return np.sort(full[kept])[::-1][:k]
+
+
+@settings(max_examples=80, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     n_query=st.integers(1, 8),
     k=st.integers(1, 12),
     budget=st.sampled_from([1, 50, 400, 1_000_000]),
+    rescored=st.sampled_from([3, 20, 100]),
 )
-def test_top_k_equals_brute_force(seed: int, n_query: int, k: int, budget: int) -> None:
+def test_top_k_is_the_rare_candidates_rescored(seed: int, n_query: int, k: int, budget: int, rescored: int) -> None:
     sentences, paragraphs, paragraph_of = _collection(seed, 300, 40)
-    paragraph_start = np.append(np.flatnonzero(np.r_[True, np.diff(paragraph_of) != 0]), len(paragraph_of))
-    scorer = Scorer(
-        Postings.from_matrix(sentences), Postings.from_matrix(paragraphs), paragraph_of, paragraph_start, 0.7
-    )
+    scorer = _scorer(sentences, paragraphs, paragraph_of)
     rng = np.random.default_rng(seed + 1)
     terms = rng.choice(40, size=n_query, replace=False).astype(np.int64)
     weights = rng.uniform(0.3, 1.0, size=n_query).astype(np.float32)
-    old = postings.SEED_BUDGET, postings.COMMON_FRACTION
-    # Small budgets force the common-term path and its pruning; no term is too common to gather.
-    postings.SEED_BUDGET, postings.COMMON_FRACTION = budget, 10.0
+    old = postings.RARE_BUDGET, postings.ALWAYS_RARE, postings.RESCORED, postings.SECOND_BUDGET
+    postings.RARE_BUDGET, postings.ALWAYS_RARE, postings.RESCORED, postings.SECOND_BUDGET = budget, 5, rescored, 0
     try:
         rows, scores = scorer.top(terms, weights, k)
+        expected = _rescored_brute(sentences, paragraphs, paragraph_of, terms, weights, k, budget)
     finally:
-        postings.SEED_BUDGET, postings.COMMON_FRACTION = old
+        postings.RARE_BUDGET, postings.ALWAYS_RARE, postings.RESCORED, postings.SECOND_BUDGET = old
     full = _brute(sentences, paragraphs, paragraph_of, terms, weights, 0.7)
-    expected = np.sort(full[full > 0])[::-1][:k]
     assert np.allclose(scores, expected, rtol=1e-4, atol=1e-5)
     assert np.allclose(full[rows], scores, rtol=1e-4, atol=1e-5)
     assert len(set(rows.tolist())) == len(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n_query=st.integers(1, 8), k=st.integers(1, 12))
+def test_with_every_term_rare_the_top_k_is_exact(seed: int, n_query: int, k: int) -> None:
+    sentences, paragraphs, paragraph_of = _collection(seed, 300, 40)
+    scorer = _scorer(sentences, paragraphs, paragraph_of)
+    rng = np.random.default_rng(seed + 1)
+    terms = rng.choice(40, size=n_query, replace=False).astype(np.int64)
+    weights = rng.uniform(0.3, 1.0, size=n_query).astype(np.float32)
+    _, scores = scorer.top(terms, weights, k)  # 300 sentences: every term is within the budget
+    full = _brute(sentences, paragraphs, paragraph_of, terms, weights, 0.7)
+    assert np.allclose(scores, np.sort(full[full > 0])[::-1][:k], rtol=1e-4, atol=1e-5)
 
 
 def test_no_terms_and_no_k_give_nothing() -> None:
