@@ -1,16 +1,21 @@
 """Analysis: the terms a sentence is indexed under and a question is searched with.
 
-One function, ``terms``, serves both sides, so sentences and questions can never be analysed
-differently. From the folded text (``retrieval.normalize.fold``) it emits three kinds of term:
+Sentences and questions go through the same folding (``retrieval.normalize.fold``) and word split.
+A sentence is indexed under:
 
 - each word («کتابها»);
 - each word's stem, prefixed with ``~`` («~کتاب»), so «کتاب» finds «کتاب‌ها»;
-- each pair of neighbouring words joined («فرمودهاند» from «فرموده اند»): a ZWNJ typed as a space (or
-  left out) still meets the compound written as one word, and words adjacent in the question reward the
-  sentence that has them adjacent too.
+- each affix written apart joined to its word («می شود» → «میشود», «کتاب ها» → «کتابها»): a ZWNJ
+  typed as a space still meets the word written whole. Other neighbouring words are not joined: that
+  would multiply the vocabulary for little gain.
 
-Questions drop their question words («چیست», «کیه», «کدام» …) first: they say what is asked, not what
-the answer sentence contains.
+A question drops its question words («چیست», «کیه», «کدام» …) and request words («بنویسید»): they
+say what is asked, not what the answer sentence contains. Its neighbouring words are also looked up
+joined, which finds a name or compound the sentence writes as one word («هاشمی فر» / «هاشمیفر»).
+
+Beside terms, ``QuestionShape`` says what kind of answer a question wants (a number or date; the
+definition of its subject), and ``SentenceShape`` what a sentence offers (digits; whether it opens
+with a pronoun that points back, like «او» or «این»; its first word).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +35,18 @@ from retrieval.normalize import fold
 if TYPE_CHECKING:
     import hazm
 
-__all__ = ["content_words", "expand", "question_terms", "question_words", "recipe", "stems", "terms", "words"]
+__all__ = [
+    "QuestionShape",
+    "content_words",
+    "expand",
+    "question_shape",
+    "question_words",
+    "recipe",
+    "sentence_shape",
+    "stems",
+    "terms",
+    "words",
+]
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -38,121 +55,54 @@ STEM_MIN_WORD = 4
 STEM_MIN_LENGTH = 3
 BACKGROUND_FILE = Path(__file__).parent / "data" / "background_df.json"
 
-# Words that ask rather than tell, formal and colloquial, folded. Never searched for.
-QUESTION_WORDS = frozenset(
-    fold(w)
-    for w in [
-        "کیست",
-        "کیه",
-        "کی\u200cها",
-        "کیا",
-        "کسی",
-        "چه\u200cکسی",
-        "چیست",
-        "چیه",
-        "چی",
-        "چیا",
-        "چه",
-        "چها",
-        "چگونه",
-        "چطور",
-        "چطوری",
-        "چجوری",
-        "چرا",
-        "برای\u200cچه",
-        "کجا",
-        "کجاست",
-        "کجاس",
-        "کجای",
-        "کجان",
-        "کجاها",
-        "کدام",
-        "کدوم",
-        "کدامین",
-        "کدومش",
-        "کدامیک",
-        "چند",
-        "چندم",
-        "چندمین",
-        "چندتا",
-        "چقدر",
-        "چقد",
-        "چقدره",
-        "کی",
-        "آیا",
-        "مگر",
-        "مگه",
-        "است",
-        "هست",
-        "هستن",
-        "هستند",
-        "بود",
-        "بودند",
-        "بوده",
-        "میباشد",
-        "می\u200cباشد",
-        "نام",
-        "اسم",
-        "بگو",
-        "بگید",
-        "بگویید",
-        "بفرمایید",
-        "لطفا",
-        "لطفاً",
-        "چنده",
-        "چندتاست",
-        "چطوریه",
-        "چجوریه",
-        "کجاست",
-        "کیان",
-    ]
-)
 
+def _folded(words: Iterable[str]) -> frozenset[str]:
+    return frozenset(fold(w) for w in words)
+
+
+# fmt: off
+# Words that ask rather than tell, formal and colloquial. Never searched for.
+QUESTION_WORDS = _folded((
+    "کیست", "کیه", "کی\u200cها", "کیا", "کسی", "چه\u200cکسی", "چیست", "چیه", "چی", "چیا", "چه", "چها",
+    "چگونه", "چطور", "چطوری", "چجوری", "چرا", "برای\u200cچه", "کجا", "کجاست", "کجاس", "کجای", "کجان",
+    "کجاها", "کدام", "کدوم", "کدامین", "کدومش", "کدامیک", "چند", "چندم", "چندمین", "چندتا", "چقدر", "چقد",
+    "چقدره", "کی", "آیا", "مگر", "مگه", "است", "هست", "هستن", "هستند", "بود", "بودند", "بوده", "میباشد",
+    "می\u200cباشد", "نام", "اسم", "بگو", "بگید", "بگویید", "بفرمایید", "لطفا", "لطفاً", "چنده", "چندتاست",
+    "چطوریه", "چجوریه", "کجاست", "کیان",
+))
+# Words that frame a request («بنویسید»، «چیزی»): never searched for either.
+FRAME_WORDS = _folded((
+    "ببرید", "ببر", "بنویسید", "بنویس", "چیزی", "چیزها", "چیزهایی", "چیزایی", "کسانی", "کسایی", "کسای",
+    "کدامند", "کدامها", "کدومها", "کدوما", "کنید", "دهید", "بدهید",
+))
 # Greetings and courtesies: a message made only of these is small talk, not a question.
-COURTESIES = frozenset(
-    fold(w)
-    for w in [
-        "سلام",
-        "درود",
-        "علیک",
-        "خداحافظ",
-        "خدانگهدار",
-        "بدرود",
-        "مرسی",
-        "ممنون",
-        "ممنونم",
-        "متشکرم",
-        "تشکر",
-        "سپاس",
-        "سپاسگزارم",
-        "خسته",
-        "نباشید",
-        "خوبی",
-        "خوبید",
-        "خوبین",
-        "چطوری",
-        "چطورین",
-        "صبح",
-        "بخیر",
-        "شب",
-        "عصر",
-        "روز",
-        "وقت",
-        "ظهر",
-        "hi",
-        "hello",
-        "hey",
-        "thanks",
-        "thx",
-        "ok",
-        "okay",
-        "بله",
-        "نه",
-        "آره",
-        "باشه",
-        "اوکی",
-    ]
+COURTESIES = _folded((
+    "سلام", "درود", "علیک", "خداحافظ", "خدانگهدار", "بدرود", "مرسی", "ممنون", "ممنونم", "متشکرم", "تشکر",
+    "سپاس", "سپاسگزارم", "خسته", "نباشید", "خوبی", "خوبید", "خوبین", "چطوری", "چطورین", "صبح", "بخیر", "شب",
+    "عصر", "روز", "وقت", "ظهر", "hi", "hello", "hey", "thanks", "thx", "ok", "okay", "بله", "نه", "آره",
+    "باشه", "اوکی",
+))
+# Affixes Persian writes with a ZWNJ, which people often type as a space: joined to their word.
+PREFIXES = _folded(("می", "نمی", "بی", "نا", "هم"))
+SUFFIXES = _folded((
+    "ها", "های", "هایی", "ای", "ی", "اند", "ام", "ایم", "اید", "است", "تر", "ترین", "تری", "شده", "شدن",
+    "شد", "هاست", "هایش", "هایشان", "اش", "شان", "مان", "تان", "یی", "گر", "گری", "وار",
+))
+# A sentence opening with these usually speaks of what the sentence before it named.
+PRONOUNS = _folded(("او", "وی", "آنها", "آن‌ها", "ایشان", "اینها", "این‌ها", "آنان"))
+DEMONSTRATIVES = _folded(("این", "آن", "همین", "همان", "چنین"))
+DEFINITION_WORDS = _folded(("چیست", "کیست", "کیه", "چیه"))
+# fmt: on
+
+_DEFINITION_END = re.compile(r"(?:چه کسی|چه کسانی|که) (?:است|بود|هست|بودند|هستند)$")
+_NUMBER_QUESTION = re.compile(
+    r" (?:چه|کدام|چند|چندمین) (?:سال|سالی|سالهای|دهه|دههای|قرن|سده|تاریخ|تاریخی|روز|روزی|روزهای|ماه|ماهی|"
+    r"زمان|زمانی|هنگام|دوره|دورهای) "
+    r"| (?:چند|چندم|چندمین|چقدر|چقد|چقدره|چنده|چندتا) "
+    r"| چه (?:تعداد|مقدار|میزان|اندازه|قدر|مدت|درصد|سنی|سن) "
 )
+_WHEN = re.compile(r" (?:کی|چه وقت|چه موقع) ")
+_WHO = re.compile(r" (?:چه کسی|کیست) ")
 
 
 @cache
@@ -201,28 +151,23 @@ def words(text: str) -> list[str]:
 
 
 def expand(ws: list[str]) -> list[str]:
-    """Return the index terms of a sentence's folded words: words, stems and joined neighbours."""
+    """Return the index terms of a sentence's folded words: words, stems and affixes joined to their word."""
     out = list(ws)
-    out.extend(STEM_PREFIX + _stem(w) for w in ws if len(w) >= STEM_MIN_WORD)
-    out.extend(a + b for a, b in itertools.pairwise(ws))
+    out.extend(STEM_PREFIX + _stem(w) for w in ws)
+    out.extend(a + b for a, b in itertools.pairwise(ws) if a in PREFIXES or b in SUFFIXES)
     return out
 
 
 def terms(text: str) -> list[str]:
-    """Return the index terms of a sentence: words, stems and joined neighbours (with repeats)."""
+    """Return the index terms of a sentence (with repeats)."""
     return expand(words(text))
 
 
 def question_words(question: str) -> list[str]:
-    """Return the folded words of a question without its question words (all of them if none is left)."""
+    """Return the folded words of a question without its question and request words (all if none is left)."""
     ws = words(question)
-    kept = [w for w in ws if w not in QUESTION_WORDS]
+    kept = [w for w in ws if w not in QUESTION_WORDS and w not in FRAME_WORDS]
     return kept or ws
-
-
-def question_terms(question: str) -> list[str]:
-    """Return the terms to search for ``question``, each once, in order."""
-    return list(dict.fromkeys(expand(question_words(question))))
 
 
 def content_words(question: str) -> list[str]:
@@ -230,16 +175,57 @@ def content_words(question: str) -> list[str]:
 
     An empty list means the message has nothing to search for («سلام», «؟؟؟», «چه کسی است؟»).
     """
-    ignored = QUESTION_WORDS | COURTESIES | _stopwords()
+    ignored = QUESTION_WORDS | FRAME_WORDS | COURTESIES | _stopwords()
     return [w for w in words(question) if w not in ignored]
 
 
-def stems(ws: Iterable[str]) -> list[str | None]:
-    """Return the stem term (prefixed) of each folded word; None for words too short to stem."""
-    return [STEM_PREFIX + _stem(w) if len(w) >= STEM_MIN_WORD else None for w in ws]
+def stems(ws: Iterable[str]) -> list[str]:
+    """Return the stem term (prefixed) of each folded word (a short word is its own stem)."""
+    return [STEM_PREFIX + _stem(w) for w in ws]
 
 
-ANALYSIS_VERSION = 1
+@dataclass(frozen=True, slots=True)
+class QuestionShape:
+    """What kind of answer a question wants."""
+
+    numeric: bool
+    """It asks for a number, an amount or a date («چند»، «چه سالی»، «کی»)."""
+    definition: bool
+    """It asks what or who its subject is, in a few words («بسیج چیست؟»، «هاشمی‌فر کیست؟»)."""
+    subject: tuple[str, ...]
+    """The words an answering sentence tends to open with: every word of a definition question, else
+    the first word searched for."""
+
+
+def question_shape(question: str) -> QuestionShape:
+    """Return the shape of a question, from its folded words."""
+    every = words(question)
+    searched = question_words(question)
+    spaced = f" {' '.join(every)} "
+    numeric = bool(_NUMBER_QUESTION.search(spaced) or (_WHEN.search(spaced) and not _WHO.search(spaced)))
+    definition = len(searched) <= 3 and (
+        any(w in DEFINITION_WORDS for w in every) or bool(_DEFINITION_END.search(" ".join(every)))
+    )
+    subject = tuple(dict.fromkeys(searched)) if definition else tuple(searched[:1])
+    return QuestionShape(numeric, definition, subject)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceShape:
+    """What a sentence offers beyond its terms."""
+
+    digits: bool
+    anaphoric: bool
+    """It opens with a pronoun or demonstrative that points back («او»، «وی»، «این …»)."""
+
+
+def sentence_shape(ws: list[str], *, follows: bool) -> SentenceShape:
+    """Return the shape of a sentence from its folded words; ``follows``: another precedes it in its article."""
+    anaphoric = follows and bool(ws) and (any(w in PRONOUNS for w in ws[:3]) or ws[0] in DEMONSTRATIVES)
+    return SentenceShape(any(c.isdigit() for w in ws for c in w), anaphoric)
+
+
+ANALYSIS_VERSION = 2
 
 
 def recipe() -> dict[str, object]:
@@ -250,6 +236,8 @@ def recipe() -> dict[str, object]:
         "stem_prefix": STEM_PREFIX,
         "stem_min_word": STEM_MIN_WORD,
         "stem_min_length": STEM_MIN_LENGTH,
-        "question_words": sorted(QUESTION_WORDS),
+        "question_words": sorted(QUESTION_WORDS | FRAME_WORDS),
+        "joined_affixes": [sorted(PREFIXES), sorted(SUFFIXES)],
+        "anaphors": sorted(PRONOUNS | DEMONSTRATIVES),
         "background": hashlib.sha256(BACKGROUND_FILE.read_bytes()).hexdigest()[:16],
     }

@@ -155,7 +155,7 @@ _DISPLAY_WORD = re.compile(r"[^\W_](?:[^\W_]|\u200c)*")
 def highlight_spans(text: str, question: str) -> list[tuple[int, int]]:
     """Return the (start, end) character spans of the words of ``text`` that the question asked about."""
     wanted = set(analysis.content_words(question))
-    wanted_stems = set(analysis.stems(wanted)) - {None}
+    wanted_stems = set(analysis.stems(wanted))
     spans = []
     for match in _DISPLAY_WORD.finditer(text):
         word = fold(match.group())

@@ -32,16 +32,28 @@ import scipy.sparse as sp
 
 from retrieval import analysis
 from retrieval.fuzzy import FuzzyWords
-from retrieval.postings import Postings, Scorer
+from retrieval.postings import Boosts, Features, Postings, Scorer, Weights
 from retrieval.seeds import Article, SeedSet, fingerprint
 from retrieval.sentences import Sentence, split_article
 
 __all__ = ["ArticleInfo", "Hit", "Index", "build_index", "term_key"]
 
-K1 = 0.9
-B = 0.4
-CONTEXT_WEIGHT = 0.7
+# Sentences: term frequency saturates at once and length matters little (a sentence either says it or
+# not). Paragraph context: more saturation room and more length normalisation.
+K1 = 0.3
+B = 0.3
+CONTEXT_K1 = 0.9
+CONTEXT_B = 0.7
+CONTEXT_WEIGHT = 1.0
 BACKGROUND_SENTENCES = 2000
+ANAPHOR_WEIGHT = 0.3
+"""A sentence opening with «او»/«این» gets this share of the previous sentence's own score."""
+NUMBER_BOOST = 1.1
+"""A question asking for a number or date multiplies the score of sentences with digits by this."""
+DEFINITION_WEIGHT = 1.0
+FIRST_WORD_WEIGHT = 0.5
+"""A sentence opening with the question's subject gains this × the subject word's idf (definition
+questions: each of their words at ``DEFINITION_WEIGHT``)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -63,7 +75,13 @@ def scoring_recipe() -> dict[str, object]:
         "term_key": "blake2b-64",
         "k1": K1,
         "b": B,
+        "context_k1": CONTEXT_K1,
+        "context_b": CONTEXT_B,
         "context_weight": CONTEXT_WEIGHT,
+        "anaphor_weight": ANAPHOR_WEIGHT,
+        "number_boost": NUMBER_BOOST,
+        "definition_weight": DEFINITION_WEIGHT,
+        "first_word_weight": FIRST_WORD_WEIGHT,
         "background_sentences": BACKGROUND_SENTENCES,
         "fuzzy": {"min_word": fuzzy.MIN_WORD, "min_similarity": fuzzy.MIN_SIMILARITY, "max_words": fuzzy.MAX_WORDS},
     }
@@ -108,6 +126,7 @@ class Hit:
 class _Query:
     terms: np.ndarray
     weights: np.ndarray
+    boosts: Boosts
     found: tuple[tuple[tuple[int, float], ...], ...]
     """For each question word, the terms that count as finding it (word, stem, join, fuzzy) and their credit."""
     word_idf: np.ndarray
@@ -123,6 +142,9 @@ class Index:
     sentence_paragraph: np.ndarray  # int32: paragraph position in its article
     paragraph_of: np.ndarray  # int32: global paragraph row of each sentence
     paragraph_start: np.ndarray  # int64: first sentence row of each paragraph, then the total
+    first_word: np.ndarray  # int32: term id of each sentence's first word (-1: none)
+    digits: np.ndarray  # bool: the sentence has a digit
+    anaphoric: np.ndarray  # bool: it opens with a pronoun pointing back (and is not its article's first)
     text_offsets: np.ndarray  # int64: byte offsets into text_bytes
     text_bytes: np.ndarray  # uint8: every sentence's UTF-8 text, in row order
     term_keys: np.ndarray  # uint64, sorted: the term ids are positions here
@@ -134,7 +156,14 @@ class Index:
     scorer: Scorer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        scorer = Scorer(self.sentences, self.paragraphs, self.paragraph_of, self.paragraph_start, CONTEXT_WEIGHT)
+        scorer = Scorer(
+            self.sentences,
+            self.paragraphs,
+            self.paragraph_of,
+            self.paragraph_start,
+            features=Features(self.first_word, self.digits, self.anaphoric),
+            weights=Weights(CONTEXT_WEIGHT, ANAPHOR_WEIGHT, NUMBER_BOOST),
+        )
         object.__setattr__(self, "scorer", scorer)
 
     # -- sentences --------------------------------------------------------------------------------
@@ -181,17 +210,15 @@ class Index:
                 found[i].append((joined, 1.0))
                 found[i + 1].append((joined, 1.0))
         word_ids = [self.term_id(w) for w in words]
-        weights: dict[int, float] = {}
         for i, (word, word_id, stem) in enumerate(zip(words, word_ids, analysis.stems(words), strict=True)):
             if word_id is not None:
                 found[i].append((word_id, 1.0))
-                # A word too short to stem is its own stem: it counts twice, as longer words do.
-                weights[word_id] = 2.0 if stem is None else 1.0
             elif not found[i]:
                 found[i].extend(self.fuzzy.similar(word))
-            stem_id = self.term_id(stem) if stem is not None else None
+            stem_id = self.term_id(stem)
             if stem_id is not None:
                 found[i].append((stem_id, 1.0))
+        weights: dict[int, float] = {}
         for term, credit in itertools.chain.from_iterable(found):
             weights[term] = max(weights.get(term, 0.0), credit)
         word_idf = np.array(
@@ -200,9 +227,18 @@ class Index:
         return _Query(
             np.fromiter(weights, dtype=np.int64, count=len(weights)),
             np.fromiter(weights.values(), dtype=np.float32, count=len(weights)),
+            self._boosts(question),
             tuple(tuple(f) for f in found),
             word_idf,
         )
+
+    def _boosts(self, question: str) -> Boosts:
+        """The question's shape as scoring boosts: digits for numbers, its subject first in a sentence."""
+        shape = analysis.question_shape(question)
+        weight = DEFINITION_WEIGHT if shape.definition else FIRST_WORD_WEIGHT
+        terms = [term for w in shape.subject if (term := self.term_id(w)) is not None]
+        ids = np.array(terms, dtype=np.int64)
+        return Boosts(shape.numeric, ids, (weight * self.idf[ids]).astype(np.float32))
 
     def _unseen_idf(self, word: str) -> float:
         """Return the idf of a word the collection lacks: from the background, else as rare as can be.
@@ -240,7 +276,7 @@ class Index:
         query = self._query(question)
         if query is None or not len(query.terms) or k <= 0:
             return []
-        rows, scores = self.scorer.top(query.terms, query.weights, k)
+        rows, scores = self.scorer.top(query.terms, query.weights, k, query.boosts)
         return [self._hit(int(row), float(score), query) for row, score in zip(rows, scores, strict=True)]
 
     def _hit(self, row: int, score: float, query: _Query) -> Hit:
@@ -253,13 +289,13 @@ class Index:
 # -- building ------------------------------------------------------------------------------------
 
 
-def _bm25_in_place(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+def _bm25_in_place(counts: sp.csr_matrix, idf: np.ndarray, k1: float, b: float) -> sp.csr_matrix:
     """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), reusing the matrix."""
     lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
     average = np.float32(lengths.mean()) if len(lengths) else np.float32(1)
-    norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * lengths / average)
+    norm = np.float32(k1) * (np.float32(1 - b) + np.float32(b) * lengths / average)
     tf = counts.data
-    tf *= np.float32(K1 + 1) / (tf + np.repeat(norm, np.diff(counts.indptr)))
+    tf *= np.float32(k1 + 1) / (tf + np.repeat(norm, np.diff(counts.indptr)))
     tf *= idf[counts.indices]
     return counts
 
@@ -290,6 +326,9 @@ class _Builder:
         self.article = array("i")
         self.position = array("i")
         self.paragraph = array("i")
+        self.first_word = array("i")
+        self.digits = bytearray()
+        self.anaphoric = bytearray()
         self.text = bytearray()
         self.text_offsets = array("q", [0])
         self.vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
@@ -297,6 +336,7 @@ class _Builder:
         self.terms = array("i")
         self.term_offsets = array("q", [0])
         self.words: set[str] = set()
+        self.title_terms: list[list[int]] = []
 
     def add(self, article: Article, article_index: int) -> None:
         vocabulary = self.vocabulary
@@ -310,6 +350,11 @@ class _Builder:
             self.words.update(words)
             self.terms.extend([vocabulary[t] for t in analysis.expand(words)])
             self.term_offsets.append(len(self.terms))
+            shape = analysis.sentence_shape(words, follows=sentence.position > 0)
+            self.first_word.append(vocabulary[words[0]] if words else -1)
+            self.digits.append(shape.digits)
+            self.anaphoric.append(shape.anaphoric)
+        self.title_terms.append([vocabulary[t] for t in analysis.terms(article.title)])
 
     def counts(self) -> sp.csr_matrix:
         """Term counts per sentence (rows) under local term ids (columns)."""
@@ -334,6 +379,20 @@ class _Builder:
         change[1:] = (article[1:] != article[:-1]) | (paragraph[1:] != paragraph[:-1])
         paragraph_of = (np.cumsum(change) - 1).astype(np.int32)
         return paragraph_of, np.append(np.flatnonzero(change), len(article)).astype(np.int64)
+
+    def title_counts(self, paragraph_start: np.ndarray) -> sp.csr_matrix:
+        """The title's terms, once per occurrence, in every paragraph row of its article."""
+        paragraph_article = np.frombuffer(self.article, dtype=np.int32)[paragraph_start[:-1]]
+        lengths = np.array([len(self.title_terms[a]) for a in paragraph_article], dtype=np.int64)
+        columns = [self.title_terms[a] for a in paragraph_article]
+        indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        indices = np.fromiter(itertools.chain.from_iterable(columns), dtype=np.int32, count=int(indptr[-1]))
+        titles = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(lengths), len(self.vocabulary))
+        )
+        titles.sum_duplicates()
+        return titles
 
 
 def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, int], None] | None = None) -> Index:
@@ -360,18 +419,23 @@ def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, 
     counts.indices = rank[counts.indices]
     idf = _idf(np.bincount(counts.indices, minlength=len(order)), n, [terms[i] for i in order])
     fuzzy = FuzzyWords.build((w, int(rank[builder.vocabulary[w]])) for w in sorted(builder.words))
-    del terms, builder.vocabulary
+    del terms
 
     paragraph_of, paragraph_start = builder.paragraph_rows()
+    titles = builder.title_counts(paragraph_start)
+    titles.indices = rank[titles.indices]
+    del builder.vocabulary
     membership = sp.csr_matrix(
         (np.ones(n, np.float32), paragraph_of, np.arange(n + 1)), shape=(n, len(paragraph_start) - 1)
     )
-    paragraph_counts = (membership.T.tocsr() @ counts).tocsr()
-    del membership
-    sentences = Postings.from_matrix(_bm25_in_place(counts, idf))
+    context_counts = (membership.T.tocsr() @ counts + titles).tocsr()
+    del membership, titles
+    sentences = Postings.from_matrix(_bm25_in_place(counts, idf, K1, B))
     del counts
-    paragraphs = Postings.from_matrix(_bm25_in_place(paragraph_counts, idf))
-    del paragraph_counts
+    paragraphs = Postings.from_matrix(_bm25_in_place(context_counts, idf, CONTEXT_K1, CONTEXT_B))
+    del context_counts
+    first_word = np.frombuffer(builder.first_word, dtype=np.int32)
+    first_word = np.where(first_word >= 0, rank[np.maximum(first_word, 0)], -1).astype(np.int32)
     manifest = {
         "recipe": scoring_recipe(),
         "seeds": {"fingerprint": fingerprint(articles), "articles": len(articles), "sentences": n},
@@ -387,6 +451,9 @@ def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, 
         sentence_paragraph=_frozen(np.frombuffer(builder.paragraph, dtype=np.int32).copy()),
         paragraph_of=_frozen(paragraph_of),
         paragraph_start=_frozen(paragraph_start),
+        first_word=_frozen(first_word),
+        digits=_frozen(np.frombuffer(bytes(builder.digits), dtype=np.bool_)),
+        anaphoric=_frozen(np.frombuffer(bytes(builder.anaphoric), dtype=np.bool_)),
         text_offsets=_frozen(np.frombuffer(builder.text_offsets, dtype=np.int64).copy()),
         text_bytes=_frozen(np.frombuffer(bytes(builder.text), dtype=np.uint8)),
         term_keys=_frozen(keys[order]),

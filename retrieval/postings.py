@@ -23,12 +23,12 @@ good for; a sentence sharing nothing but «در» and «است» with a question
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Postings", "Scorer"]
+__all__ = ["Boosts", "Features", "Postings", "Scorer", "Weights"]
 
 RARE_BUDGET = 10_000
 """Sentence postings gathered per question, rarest terms first; the rest are common terms."""
@@ -106,8 +106,45 @@ class Postings:
         return np.where(hit.any(axis=1), self.weights[at[np.arange(len(rows)), column]], np.float32(0))
 
 
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the scorer knows of each sentence beyond its terms (see ``analysis.SentenceShape``)."""
+
+    first_word: np.ndarray  # int32 term id of the sentence's first word, -1 when it has none
+    digits: np.ndarray  # bool
+    anaphoric: np.ndarray  # bool
+
+
+@dataclass(frozen=True, slots=True)
+class Boosts:
+    """What the question asks for (see ``analysis.QuestionShape``), as the scorer applies it."""
+
+    numeric: bool = False
+    subject_terms: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    subject_bonus: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How the parts of the score combine."""
+
+    context: float = 1.0
+    anaphor: float = 0.3
+    number: float = 1.1
+
+
+@dataclass
+class _Round:
+    """The candidates of one gathering: rows kept for rescoring and what the accumulators knew of them."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    previous_own: np.ndarray
+    """For anaphoric rows, the rare terms' score of the sentence before (its own, without context)."""
+
+
 class Scorer:
-    """Exact top-k over sentence and paragraph postings (see the module docstring)."""
+    """Top-k over sentence and paragraph postings (see the module docstring)."""
 
     def __init__(
         self,
@@ -115,13 +152,17 @@ class Scorer:
         paragraphs: Postings,
         paragraph_of: np.ndarray,
         paragraph_start: np.ndarray,
-        context_weight: float,
+        *,
+        features: Features,
+        weights: Weights,
     ) -> None:
         self.sentences = sentences
         self.paragraphs = paragraphs
         self.paragraph_of = paragraph_of
         self.paragraph_start = paragraph_start  # first sentence of each paragraph, and the total at the end
-        self.alpha = np.float32(context_weight)
+        self.features = features
+        self.alpha = np.float32(weights.context)
+        self.weights = weights
         self._buffers = threading.local()
 
     def _accumulators(self) -> tuple[np.ndarray, np.ndarray]:
@@ -149,22 +190,25 @@ class Scorer:
         )
         return contribution
 
-    def top(self, terms: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def top(
+        self, terms: np.ndarray, weights: np.ndarray, k: int, boosts: Boosts | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return the best ``k`` sentence rows and their scores, best first (ties: lower row first)."""
         if not len(terms) or k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        boosts = boosts or Boosts()
         df = self.sentences.df(terms)
         order = np.argsort(df, kind="stable")
         spent = np.cumsum(df[order])
         always = int(np.count_nonzero(df <= ALWAYS_RARE))
         n_rare = max(1, always, int(np.searchsorted(spent, RARE_BUDGET, side="right")))
-        rows, scores = self._round(terms, weights, order, n_rare, k)
+        rows, scores = self._round(terms, weights, order, n_rare, k=k, boosts=boosts)
         # A sentence holding none of the rare terms scores at most what the others can add: while
         # that could beat the k-th best, gather more of them (once, within a larger budget).
         kth = float(scores[-1]) if len(scores) == k else -np.inf
         more = max(n_rare, int(np.searchsorted(spent, SECOND_BUDGET, side="right")))
         if more > n_rare and self._bound(terms[order[n_rare:]], weights[order[n_rare:]]) >= kth:
-            rows, scores = self._round(terms, weights, order, more, k)
+            rows, scores = self._round(terms, weights, order, more, k=k, boosts=boosts)
         return rows, scores
 
     def _bound(self, terms: np.ndarray, weights: np.ndarray) -> float:
@@ -173,33 +217,32 @@ class Scorer:
         return float(bounds.sum())
 
     def _round(
-        self, terms: np.ndarray, weights: np.ndarray, order: np.ndarray, n_rare: int, k: int
+        self, terms: np.ndarray, weights: np.ndarray, order: np.ndarray, n_rare: int, *, k: int, boosts: Boosts
     ) -> tuple[np.ndarray, np.ndarray]:
         """Gather the ``n_rare`` rarest terms, then score the best candidates with all terms."""
         rare = [(int(terms[i]), np.float32(weights[i])) for i in order[:n_rare]]
-        found = self._candidates(rare)
+        found = self._gather(rare, max(RESCORED, k))
         if found is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        candidates, partial = found
-        # The best few by the rare terms, deduplicated (a row repeats once per term that reached it)...
-        keep = max(RESCORED, k)
-        wanted = min(len(candidates), keep * 2 * len(rare))
-        if wanted < len(candidates):
-            # Everything tied with the wanted-th best comes too, so ties break by row, not by chance.
-            bar = -np.partition(-partial, wanted - 1)[wanted - 1]
-            chosen = partial >= bar
-            candidates, partial = candidates[chosen], partial[chosen]
-        rows, first = np.unique(candidates, return_index=True)
-        best = np.lexsort((rows, -partial[first]))[:keep]
-        rows, scores = rows[best], partial[first][best]
-        # ...then scored exactly with the common terms too.
+        rows, scores, previous_own = found.rows, found.scores, found.previous_own
+        anaphoric = self.features.anaphoric[rows]
+        # The common terms, for the kept rows (and for the sentence before each anaphoric one).
         for i in order[n_rare:]:
-            scores = scores + np.float32(weights[i]) * self._contribution(int(terms[i]), rows)
+            term, weight = int(terms[i]), np.float32(weights[i])
+            scores = scores + weight * self._contribution(term, rows)
+            if anaphoric.any():
+                previous_own = previous_own + weight * self.sentences.lookup(term, rows[anaphoric] - 1)
+        scores[anaphoric] += np.float32(self.weights.anaphor) * previous_own
+        if boosts.numeric:
+            scores = np.where(self.features.digits[rows], scores * np.float32(self.weights.number), scores)
+        first = self.features.first_word[rows]
+        for term, bonus in zip(boosts.subject_terms, boosts.subject_bonus, strict=True):
+            scores = scores + np.where(first == term, np.float32(bonus), np.float32(0))
         best = np.lexsort((rows, -scores))[:k]
         return rows[best].astype(np.int64), scores[best]
 
-    def _candidates(self, rare: list[tuple[int, np.float32]]) -> tuple[np.ndarray, np.ndarray] | None:
-        """Sentences holding a rare term or in one of the best paragraphs, with their partial scores."""
+    def _gather(self, rare: list[tuple[int, np.float32]], keep: int) -> _Round | None:
+        """Accumulate the rare terms; keep the best ``keep`` candidates and the anaphoric sentences after them."""
         acc_s, acc_p = self._accumulators()
         s_rows, s_weights, p_rows, p_weights = [], [], [], []
         for term, weight in rare:
@@ -221,7 +264,27 @@ class Scorer:
             if not len(candidates):
                 return None
             partial = acc_s[candidates] + self.alpha * acc_p[self.paragraph_of[candidates]]
+            rows = self._best(candidates, partial, keep, repeats=2 * len(rare))
+            # A kept sentence's successor that opens with «او» or «این» may be the one that answers.
+            following = rows[rows + 1 < len(self.paragraph_of)] + 1
+            following = np.setdiff1d(following[self.features.anaphoric[following]], rows)
+            rows = np.concatenate([rows, following])
+            scores = acc_s[rows] + self.alpha * acc_p[self.paragraph_of[rows]]
+            previous_own = acc_s[rows[self.features.anaphoric[rows]] - 1]
         finally:
             acc_s[sentence_rows] = 0.0
             acc_p[paragraph_rows] = 0.0
-        return candidates, partial
+        return _Round(rows, scores, previous_own)
+
+    @staticmethod
+    def _best(candidates: np.ndarray, partial: np.ndarray, keep: int, repeats: int) -> np.ndarray:
+        """The ``keep`` best distinct rows (a row repeats up to ``repeats`` times, with equal partials)."""
+        wanted = min(len(candidates), keep * repeats)
+        if wanted < len(candidates):
+            # Everything tied with the wanted-th best comes too, so ties break by row, not by chance.
+            bar = -np.partition(-partial, wanted - 1)[wanted - 1]
+            chosen = partial >= bar
+            candidates, partial = candidates[chosen], partial[chosen]
+        rows, first = np.unique(candidates, return_index=True)
+        best: np.ndarray = rows[np.lexsort((rows, -partial[first]))[:keep]]
+        return best

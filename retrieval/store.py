@@ -33,7 +33,7 @@ from retrieval.postings import Postings
 
 __all__ = ["FORMAT", "check_manifest", "load_index", "save_index"]
 
-FORMAT = 3
+FORMAT = 4
 # Versions that change analysis (stems, stopwords, sentence splits): an index built with another is
 # refused. numpy and scipy only store the arrays, in formats that do not change.
 _BINDING_LIBRARIES = ("hazm",)
@@ -43,6 +43,9 @@ _ARRAYS = (
     "sentence_paragraph",
     "paragraph_of",
     "paragraph_start",
+    "first_word",
+    "digits",
+    "anaphoric",
     "text_offsets",
     "text_bytes",
     "term_keys",

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval import postings
-from retrieval.postings import Postings, Scorer
+from retrieval.postings import Features, Postings, Scorer, Weights
 
 
 def _collection(seed: int, n_sentences: int, n_terms: int) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
@@ -27,7 +27,16 @@ def _collection(seed: int, n_sentences: int, n_terms: int) -> tuple[sp.csr_matri
 
 def _scorer(sentences: sp.csr_matrix, paragraphs: sp.csr_matrix, paragraph_of: np.ndarray) -> Scorer:
     paragraph_start = np.append(np.flatnonzero(np.r_[True, np.diff(paragraph_of) != 0]), len(paragraph_of))
-    return Scorer(Postings.from_matrix(sentences), Postings.from_matrix(paragraphs), paragraph_of, paragraph_start, 0.7)
+    n = len(paragraph_of)
+    features = Features(np.full(n, -1, np.int32), np.zeros(n, bool), np.zeros(n, bool))
+    return Scorer(
+        Postings.from_matrix(sentences),
+        Postings.from_matrix(paragraphs),
+        paragraph_of,
+        paragraph_start,
+        features=features,
+        weights=Weights(context=0.7),
+    )
 
 
 def _brute(sentences, paragraphs, paragraph_of, terms, weights, alpha):
@@ -91,11 +100,7 @@ def test_with_every_term_rare_the_top_k_is_exact(seed: int, n_query: int, k: int
 
 
 def test_no_terms_and_no_k_give_nothing() -> None:
-    sentences, paragraphs, paragraph_of = _collection(1, 20, 5)
-    paragraph_start = np.append(np.flatnonzero(np.r_[True, np.diff(paragraph_of) != 0]), len(paragraph_of))
-    scorer = Scorer(
-        Postings.from_matrix(sentences), Postings.from_matrix(paragraphs), paragraph_of, paragraph_start, 0.7
-    )
+    scorer = _scorer(*_collection(1, 20, 5))
     assert len(scorer.top(np.array([], dtype=np.int64), np.array([], dtype=np.float32), 3)[0]) == 0
     assert len(scorer.top(np.array([0]), np.array([1.0], dtype=np.float32), 0)[0]) == 0
 

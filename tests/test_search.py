@@ -126,3 +126,42 @@ def test_ties_rank_in_collection_order() -> None:
     articles = [Article(str(i), "عنوان", None, ("خبر یکسان درباره زلزله.",), "") for i in range(3)]
     hits = build_index(articles).search("زلزله", 3)
     assert [h.article.id for h in hits] == ["0", "1", "2"]
+
+
+# -- what the question asks for ---------------------------------------------------------------------
+
+
+def _index(*paragraphs: str) -> Index:
+    return build_index([Article("a", "یادداشت", None, paragraphs, "")])
+
+
+def test_definition_question_prefers_the_sentence_about_its_subject() -> None:
+    index = _index(
+        "در این شهر موزه‌ای به نام آرامگاه هم هست.",
+        "آرامگاه بنایی است که بر گور بزرگان می‌سازند.",
+    )
+    assert index.search("آرامگاه چیست؟", 1)[0].sentence.position == 1
+
+
+def test_number_question_prefers_the_sentence_with_digits() -> None:
+    index = _index(
+        "دانشگاه تهران قدیمی‌ترین دانشگاه نوین ایران است.",
+        "دانشگاه تهران در سال ۱۳۱۳ تأسیس شد.",
+        "دانشگاه تهران را دولت وقت تأسیس کرد.",
+    )
+    assert index.search("دانشگاه تهران در چه سالی تأسیس شد؟", 1)[0].sentence.position == 1
+
+
+def test_sentence_opening_with_a_pronoun_borrows_from_the_one_before() -> None:
+    index = _index("ابن‌سینا پزشک و فیلسوف ایرانی بود. او کتاب قانون را در پزشکی نوشت.")
+    assert index.search("ابن سینا چه کتابی در پزشکی نوشت؟", 1)[0].sentence.position == 1
+
+
+def test_article_title_is_context_for_its_sentences() -> None:
+    index = build_index(
+        [
+            Article("a", "زلزله کرمان", None, ("این رویداد صبح دیروز رخ داد و خسارت زیادی داشت.",), ""),
+            Article("b", "بازار", None, ("خسارت بازار دیروز زیاد بود.",), ""),
+        ]
+    )
+    assert index.search("خسارت زلزله کرمان", 1)[0].article.id == "a"

@@ -41,7 +41,7 @@ def test_round_trip_on_zwnj_and_arabic_text(tmp_path: Path) -> None:
 def test_manifest_records_the_recipe(seed_index: Index, tmp_path: Path) -> None:
     save_index(seed_index, tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["recipe"]["k1"] == pytest.approx(0.9)
+    assert manifest["recipe"]["k1"] == pytest.approx(0.3)
     assert set(manifest["versions"]) >= {"hazm", "numpy", "scipy"}
     assert manifest["seeds"]["fingerprint"] == load_seeds(SEEDS).fingerprint
     assert manifest["seeds"]["sentences"] == len(seed_index)
