@@ -170,6 +170,11 @@ def question_words(question: str) -> list[str]:
     return kept or ws
 
 
+def is_stopword(word: str) -> bool:
+    """Whether a folded word is on hazm's stopword list."""
+    return word in _stopwords()
+
+
 def content_words(question: str) -> list[str]:
     """Return the words of ``question`` that carry content: not question words, courtesies or stopwords.
 

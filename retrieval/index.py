@@ -210,15 +210,20 @@ class Index:
                 found[i].append((joined, 1.0))
                 found[i + 1].append((joined, 1.0))
         word_ids = [self.term_id(w) for w in words]
+        weights: dict[int, float] = {}
         for i, (word, word_id, stem) in enumerate(zip(words, word_ids, analysis.stems(words), strict=True)):
             if word_id is not None:
                 found[i].append((word_id, 1.0))
+                if analysis.is_stopword(word):
+                    # A stopword's stem holds the same sentences as the word: count the word twice instead
+                    # of looking up a second list as long (they are the longest lists there are).
+                    weights[word_id] = 2.0
+                    continue
             elif not found[i]:
                 found[i].extend(self.fuzzy.similar(word))
             stem_id = self.term_id(stem)
             if stem_id is not None:
                 found[i].append((stem_id, 1.0))
-        weights: dict[int, float] = {}
         for term, credit in itertools.chain.from_iterable(found):
             weights[term] = max(weights.get(term, 0.0), credit)
         word_idf = np.array(

@@ -36,6 +36,9 @@ SECOND_BUDGET = 40_000
 """The larger budget of a second gathering, when the first found nothing the others could not beat."""
 ALWAYS_RARE = 500
 """Terms in this many sentences or fewer are gathered whatever the budget: they are cheap and telling."""
+NEVER_ALONE = 50_000
+NEVER_ALONE_FRACTION = 0.2
+"""A question whose rarest matching term is in more sentences than both of these finds nothing."""
 RESCORED = 50
 """Candidates (by the rare terms' score) that the common terms then score exactly."""
 EXPANDED = 100
@@ -199,6 +202,9 @@ class Scorer:
         boosts = boosts or Boosts()
         df = self.sentences.df(terms)
         order = np.argsort(df, kind="stable")
+        if df[order[0]] > max(NEVER_ALONE, NEVER_ALONE_FRACTION * len(self.paragraph_of)):
+            # Only words like «که» and «در» matched: any sentence would do, so none is offered.
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         spent = np.cumsum(df[order])
         always = int(np.count_nonzero(df <= ALWAYS_RARE))
         n_rare = max(1, always, int(np.searchsorted(spent, RARE_BUDGET, side="right")))
