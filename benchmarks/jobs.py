@@ -28,10 +28,13 @@ import psutil
 from benchmarks.corpus import base_id, limit_split, question_sample, read_corpus, split_corpus, write_corpus
 from benchmarks.quality import gold_rows_in, load_split, score_rankings
 from benchmarks.systems import System, make
+from benchmarks.variants import VARIANTS
 
 WARM_UP = ("پایتخت ایران کجاست؟", "بازی‌های المپیک در چه سالی برگزار شد؟", "رئیس فدراسیون فوتبال کیست؟")
 """Asked before timing anything, so lazy initialisation (caches, hazm tools) is not timed."""
 K = 10
+VARIANT_QUESTIONS = 1000
+"""Answerable questions of each split asked again in every typing variant (``benchmarks.variants``)."""
 MIN_TIMED_QUERIES = 20
 """The latency sample stops at the query budget, but not before this many queries."""
 
@@ -96,10 +99,20 @@ def _quality(name: str, data: Path, split_name: str, limit: int | None) -> dict[
             rankings.append(ranked.rows)
             confidence.append(ranked.confidence)
         unanswerable = [system.search(q["question"], K).confidence for q in split.unanswerable]
+        typed = split.questions[:VARIANT_QUESTIONS]
+        variants = {
+            name: [system.search(rewrite(q["question"]), K).rows for q in typed] for name, rewrite in VARIANTS.items()
+        }
         decided = [system.answers(q["question"]) for q in split.questions]
         decided_unanswerable = [system.answers(q["question"]) for q in split.unanswerable]
     article = {article_id: i for i, article_id in enumerate(corpus.ids)}
-    scores = score_rankings(rankings, gold, corpus.row_article, [article.get(q["doc_id"]) for q in split.questions])
+    gold_articles = [article.get(q["doc_id"]) for q in split.questions]
+    scores = score_rankings(rankings, gold, corpus.row_article, gold_articles)
+    n = len(variants[next(iter(VARIANTS))])
+    typed_scores = {
+        name: score_rankings(ranked, gold[:n], corpus.row_article, gold_articles[:n]).recall_1
+        for name, ranked in {"as asked": rankings[:n], **variants}.items()
+    }
     return {
         "sentences": len(corpus),
         "questions": len(split.questions),
@@ -110,6 +123,8 @@ def _quality(name: str, data: Path, split_name: str, limit: int | None) -> dict[
         "confidence": confidence,
         "confidence_unanswerable": unanswerable,
         "rule": system.rule,
+        "variants": typed_scores,
+        "variant_questions": n,
         "answered": None if None in decided else decided,
         "answered_unanswerable": None if None in decided_unanswerable else decided_unanswerable,
     }

@@ -236,6 +236,32 @@ def _quality_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _variants_section(results: dict[str, Any]) -> list[str]:
+    quality = results["quality"]
+    names: list[str] = []
+    rows = []
+    for system, result in quality.items():
+        if "error" in result:
+            continue
+        for split, r in result.items():
+            variants = r.get("variants") or {}
+            names = names or list(variants)
+            rows.append([LABELS.get(system, system), split, *(_num(variants.get(n)) for n in names)])
+    if not rows:
+        return ["Not measured in this run."]
+    counts = {
+        r.get("variant_questions") for result in quality.values() if "error" not in result for r in result.values()
+    }
+    return [
+        f"Sentence Recall@1 (percent) on the first {'/'.join(str(c) for c in sorted(counts - {None}))} answerable "
+        "questions of each split, asked as written and rewritten as people type (see `benchmarks/variants.py`: "
+        "ZWNJ left out or typed as a space, Arabic ي/ك, diacritics and «ٔ», spoken question words, one letter "
+        "dropped from the longest word).",
+        "",
+        *_table(["system", "split", *names], rows),
+    ]
+
+
 def _no_answer_section(results: dict[str, Any]) -> list[str]:
     quality = results["quality"]
     if not quality:
@@ -499,6 +525,10 @@ def render(results: dict[str, Any], chart_lines: Sequence[str] = ()) -> str:
         "## Quality on the QA sets",
         "",
         *_quality_section(results),
+        "",
+        "### Typed as people type",
+        "",
+        *_variants_section(results),
         "",
         "## No answer: refusing unanswerable questions",
         "",

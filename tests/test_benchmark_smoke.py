@@ -46,6 +46,17 @@ def test_every_system_is_measured_for_quality(run: Path) -> None:
     # A tiny index of the questions' own paragraphs: every system finds most answers in its top 5.
     assert all(splits["pquad_val"]["recall_5"] >= 50 for splits in results["quality"].values())
     assert results["quality"]["pasokh"]["pquad_val"]["answered"] is not None
+    variants = results["quality"]["pasokh"]["pquad_val"]["variants"]
+    assert set(variants) == {
+        "as asked",
+        "no ZWNJ",
+        "ZWNJ as space",
+        "Arabic letters",
+        "diacritics",
+        "colloquial",
+        "typo",
+    }
+    assert all(0 <= v <= 100 for v in variants.values())
 
 
 def test_every_system_is_built_saved_loaded_and_timed(run: Path) -> None:
