@@ -89,6 +89,8 @@ SUFFIXES = _folded((
     "ها", "های", "هایی", "ای", "ی", "اند", "ام", "ایم", "اید", "است", "تر", "ترین", "تری", "شده", "شدن",
     "شد", "هاست", "هایش", "هایشان", "اش", "شان", "مان", "تان", "یی", "گر", "گری", "وار",
 ))
+VERB_PREFIXES = _folded(("می", "نمی"))
+PLURAL_SUFFIXES = _folded(("ها", "های", "هایی", "هایش", "هایشان", "ترین", "اند"))
 # A sentence opening with these usually speaks of what the sentence before it named.
 PRONOUNS = _folded(("او", "وی", "آنها", "آن‌ها", "ایشان", "اینها", "این‌ها", "آنان"))
 DEMONSTRATIVES = _folded(("این", "آن", "همین", "همان", "چنین"))
@@ -164,9 +166,26 @@ def terms(text: str) -> list[str]:
     return expand(words(text))
 
 
+def merge_affixes(ws: list[str]) -> list[str]:
+    """Join affixes typed apart to their word («بازی های» → «بازیهای», «می شود» → «میشود»).
+
+    Only affixes that never stand alone in a question are joined (not «است» or «هم»).
+    """
+    merged: list[str] = []
+    for w in ws:
+        if merged and (merged[-1] in VERB_PREFIXES or w in PLURAL_SUFFIXES):
+            merged[-1] += w
+        else:
+            merged.append(w)
+    return merged
+
+
 def question_words(question: str) -> list[str]:
-    """Return the folded words of a question without its question and request words (all if none is left)."""
-    ws = words(question)
+    """Return the folded words of a question without its question and request words (all if none is left).
+
+    Affixes typed apart are joined to their word first.
+    """
+    ws = merge_affixes(words(question))
     kept = [w for w in ws if w not in QUESTION_WORDS and w not in FRAME_WORDS]
     return kept or ws
 
@@ -244,6 +263,7 @@ def recipe() -> dict[str, object]:
         "stem_min_length": STEM_MIN_LENGTH,
         "question_words": sorted(QUESTION_WORDS | FRAME_WORDS),
         "joined_affixes": [sorted(PREFIXES), sorted(SUFFIXES)],
+        "merged_in_questions": [sorted(VERB_PREFIXES), sorted(PLURAL_SUFFIXES)],
         "anaphors": sorted(PRONOUNS | DEMONSTRATIVES),
         "background": hashlib.sha256(BACKGROUND_FILE.read_bytes()).hexdigest()[:16],
     }

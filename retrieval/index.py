@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from retrieval import analysis
+from retrieval import fuzzy as fuzzy_words
 from retrieval.fuzzy import FuzzyWords
 from retrieval.postings import Boosts, Features, Postings, Scorer, Weights
 from retrieval.seeds import Article, SeedSet, fingerprint
@@ -83,7 +84,7 @@ def scoring_recipe() -> dict[str, object]:
         "definition_weight": DEFINITION_WEIGHT,
         "first_word_weight": FIRST_WORD_WEIGHT,
         "background_sentences": BACKGROUND_SENTENCES,
-        "fuzzy": {"min_word": fuzzy.MIN_WORD, "min_similarity": fuzzy.MIN_SIMILARITY, "max_words": fuzzy.MAX_WORDS},
+        "fuzzy": {"min_word": fuzzy.MIN_WORD, "max_words": fuzzy.MAX_WORDS, "edits": "1 to 6 letters, else 2"},
     }
 
 
@@ -220,7 +221,7 @@ class Index:
                     weights[word_id] = 2.0
                     continue
             elif not found[i]:
-                found[i].extend(self.fuzzy.similar(word))
+                found[i].extend(self._corrections(word))
             stem_id = self.term_id(stem)
             if stem_id is not None:
                 found[i].append((stem_id, 1.0))
@@ -236,6 +237,22 @@ class Index:
             tuple(tuple(f) for f in found),
             word_idf,
         )
+
+    def _corrections(self, word: str) -> list[tuple[int, float]]:
+        """The terms of the likeliest corrections of an unknown word (word and stem), with their credit.
+
+        Fewest edits first; among equals the more frequent word, as a speller would guess.
+        """
+        corrections = self.fuzzy.similar(word)
+        df = self.sentences.df(np.array([c.term for c in corrections], dtype=np.int64))
+        ranked = sorted(zip(corrections, df.tolist(), strict=True), key=lambda cd: (cd[0].edits, -cd[1]))
+        found = []
+        for correction, _ in ranked[: fuzzy_words.MAX_WORDS]:
+            found.append((correction.term, correction.similarity))
+            stem = self.term_id(analysis.stems([correction.word])[0])
+            if stem is not None:
+                found.append((stem, correction.similarity))
+        return found
 
     def _boosts(self, question: str) -> Boosts:
         """The question's shape as scoring boosts: digits for numbers, its subject first in a sentence."""

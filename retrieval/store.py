@@ -33,7 +33,7 @@ from retrieval.postings import Postings
 
 __all__ = ["FORMAT", "check_manifest", "load_index", "save_index"]
 
-FORMAT = 4
+FORMAT = 5
 # Versions that change analysis (stems, stopwords, sentence splits): an index built with another is
 # refused. numpy and scipy only store the arrays, in formats that do not change.
 _BINDING_LIBRARIES = ("hazm",)
@@ -53,7 +53,7 @@ _ARRAYS = (
 )
 _POSTINGS = ("sentences", "paragraphs")
 _POSTING_PARTS = ("indptr", "rows", "weights", "max_weight", "skip_indptr", "skips")
-_FUZZY_PARTS = ("indptr", "words", "word_terms", "word_grams")
+_FUZZY_PARTS = ("indptr", "words", "word_terms", "word_text", "word_offsets")
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -145,7 +145,7 @@ def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
         Postings(*(_load_array(folder, f"{name}.{part}") for part in _POSTING_PARTS)) for name in _POSTINGS
     )
     fuzzy = FuzzyWords.from_arrays(
-        _read_json(folder / "grams.json"), *(_load_array(folder, f"fuzzy.{part}") for part in _FUZZY_PARTS)
+        _read_json(folder / "grams.json"), [_load_array(folder, f"fuzzy.{part}") for part in _FUZZY_PARTS]
     )
     index = Index(
         articles=articles, **arrays, sentences=sentences, paragraphs=paragraphs, fuzzy=fuzzy, manifest=manifest

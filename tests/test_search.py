@@ -165,3 +165,38 @@ def test_article_title_is_context_for_its_sentences() -> None:
         ]
     )
     assert index.search("خسارت زلزله کرمان", 1)[0].article.id == "a"
+
+
+@pytest.mark.parametrize(
+    ("typed", "merged"),
+    [
+        (["بازی", "های", "المپیک"], ["بازیهای", "المپیک"]),
+        (["می", "شود"], ["میشود"]),
+        (["نمی", "خواهم"], ["نمیخواهم"]),
+        (["بزرگ", "ترین", "شهر"], ["بزرگترین", "شهر"]),
+        (["خوب", "است"], ["خوب", "است"]),  # «است» stands alone in questions
+        (["او", "هم", "امد"], ["او", "هم", "امد"]),  # so does «هم»
+        ([], []),
+    ],
+)
+def test_affixes_typed_apart_join_their_word(typed: list[str], merged: list[str]) -> None:
+    from retrieval.analysis import merge_affixes
+
+    assert merge_affixes(typed) == merged
+
+
+def test_spelling_corrections_are_close_known_words() -> None:
+    from retrieval.fuzzy import FuzzyWords
+
+    words = FuzzyWords.build([("بارسا", 1), ("بارسلون", 2), ("اسلام", 3), ("اعلام", 4), ("سلام", 5), ("کتاب", 6)])
+    assert [c.word for c in words.similar("باسا")] == ["بارسا"]  # one letter dropped
+    assert [c.word for c in words.similar("بارسلونا")] == ["بارسلون"]  # one added
+    assert [c.word for c in words.similar("اعلم")] == ["اعلام"]  # «اسلام» is two edits away
+    assert [c.word for c in words.similar("اسام")] == ["اسلام"]
+    assert words.similar("تلفن") == []  # nothing close
+    assert words.similar("کتب") == []  # too short to guess
+
+
+def test_typo_of_a_short_name_still_finds_it(seed_index: Index) -> None:
+    # «فراجا» (the police) with a letter dropped.
+    assert seed_index.search("همکاری سپاه و فرجا", 1)[0].sentence.position == 0
