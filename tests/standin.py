@@ -7,6 +7,14 @@ It is strict like Telegram (HTML entities, 4096 characters, "message is not modi
 callback data, 409 for getUpdates while a webhook is set), records every call (`calls`, `wait_for`),
 builds and injects realistic updates, and injects faults (`fail_next`, `set_fault_rate`).
 
+Faults: 400 (a refusal, "Bad Request: injected fault"), 429 (with retry_after), 500, 502 (nginx's HTML
+page) and "drop" (the connection closed before the call is processed) leave nothing behind; "slow"
+processes the call and answers after `delay` (past the client's timeout: the message WAS sent);
+"drop_after" processes the call and closes the connection without an answer; "stall" answers nothing
+for `delay`, then closes the connection without processing the call. `release()` ends every pending
+"slow" or "stall" wait at once. Long runs call `forget()` between rounds to drop what was recorded,
+and `add_listener` to see each call as it settles.
+
 Setup a test needs: run the stand-in and the application on the same event loop; bypass proxies for
 loopback (`monkeypatch.setenv` each item of `no_proxy_env()` before building the application); set
 PTB_TIMEDELTA=1 when warnings are errors and a test injects 429s (PTB 22.x warns while building every
@@ -35,7 +43,7 @@ from typing import Any, Literal, NamedTuple
 from aiohttp import ClientSession, web
 
 JSON = dict[str, Any]
-Fault = Literal[429, 500, 502, "slow", "drop"]
+Fault = Literal[400, 429, 500, 502, "slow", "drop", "drop_after", "stall"]
 
 DEFAULT_TOKEN = "123456789:AAStandin-token_for_tests_0123456789"
 USER_ID = 1001
@@ -333,8 +341,11 @@ class BotApiStandin:
         bot_id: int | None = None,
         can_read_all_group_messages: bool = False,
         supports_inline_queries: bool = True,
+        port: int = 0,
+        last_update_id: int = 100_000,
     ) -> None:
         self.token = token
+        self._requested_port = port
         self.bot_user: JSON = {
             "id": bot_id if bot_id is not None else int(token.split(":", maxsplit=1)[0]),
             "is_bot": True,
@@ -349,7 +360,7 @@ class BotApiStandin:
         self.webhook: JSON | None = None  # the parameters of the active setWebhook
         self._calls: list[Call] = []
         self._updates: list[JSON] = []
-        self._update_id = 100_000
+        self._update_id = last_update_id  # a restarted Bot API continues the numbering
         self._allowed_updates: set[str] = set()
         self._poll_generation = 0
         self._chats: dict[int, JSON] = {}
@@ -363,6 +374,8 @@ class BotApiStandin:
         self._fault_rate: _FaultRate | None = None
         self._tick = asyncio.Event()  # set and replaced whenever calls or updates change
         self._closed = asyncio.Event()
+        self._release = asyncio.Event()  # set (and replaced) by release(): pending slow answers go now
+        self._listeners: list[Callable[[Call], None]] = []
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._handlers: dict[str, Callable[[JSON], Any]] = {
@@ -385,12 +398,12 @@ class BotApiStandin:
     # Lifecycle
 
     async def start(self) -> None:
-        """Listen on a free port of 127.0.0.1."""
+        """Listen on 127.0.0.1: on the port given to the constructor, else on a free one."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", self._requested_port).start()
         self._port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
@@ -459,10 +472,47 @@ class BotApiStandin:
                 f"recorded calls:\n{recorded or '  (none)'}"
             ) from None
 
+    def add_listener(self, listener: Callable[[Call], None]) -> None:
+        """Call `listener(call)` as each call settles: processed, faulted or dropped (not pending polls)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Call], None]) -> None:
+        self._listeners.remove(listener)
+
+    def forget(self) -> None:
+        """Drop recorded calls, stored messages and sent messages (chats and queued updates stay).
+
+        For long runs between rounds, while no call is in flight: a forgotten message cannot be
+        replied to, edited or pressed any more.
+        """
+        self._calls.clear()
+        self._messages.clear()
+        self._sent.clear()
+        self._open_queries.clear()
+
+    def _settled(self, call: Call) -> None:
+        self._notify()
+        for listener in list(self._listeners):
+            listener(call)
+
     # Fault injection
 
+    def release(self) -> None:
+        """Let every pending "slow" or "stall" call finish now."""
+        self._release.set()
+        self._release = asyncio.Event()
+
+    async def _wait(self, delay: float) -> None:
+        """Wait `delay` seconds, or less when the stand-in stops or `release()` is called."""
+        waits = [asyncio.ensure_future(self._closed.wait()), asyncio.ensure_future(self._release.wait())]
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
     def fail_next(self, method: str, kind: Fault, count: int = 1, *, retry_after: int = 1, delay: float = 1.0) -> None:
-        """Answer the next `count` calls of `method` with a fault: 429, 500, 502, "slow" or "drop"."""
+        """Answer the next `count` calls of `method` with a fault (see the module's docstring)."""
         self._fault_queue.setdefault(method, []).extend([_FaultRule(kind, retry_after, delay)] * count)
 
     def set_fault_rate(
@@ -517,35 +567,48 @@ class BotApiStandin:
                 raise body_error
             rule = self._pick_fault(method)
             call.fault = rule.kind if rule else None
-            if rule is not None and rule.kind in ("drop", 502, 429, 500):
+            if rule is not None and rule.kind == "stall":  # nothing done; no answer, then a closed connection
+                await self._wait(rule.delay)
+                return self._drop(call, request)
+            if rule is not None and rule.kind in ("drop", 400, 429, 500, 502):
                 return self._fault_response(rule, call, request)
             result = await self._get_updates(params) if method == "getUpdates" else self._handlers[method](params)
             call.status, call.response = 200, {"ok": True, "result": result}
         except ApiError as error:
             call.status = error.status
             call.response = _error_body(error.status, error.description, error.parameters)
-        self._notify()
+        self._settled(call)
+        if rule is not None and rule.kind == "drop_after":  # the call took effect; its answer never comes
+            return self._drop(call, request, settled=True)
         if rule is not None and rule.kind == "slow":  # the call took effect; its answer comes late
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), rule.delay)
+            await self._wait(rule.delay)
         return _json_response(call.status, call.response)
+
+    def _drop(self, call: Call, request: web.Request, *, settled: bool = False) -> web.Response:
+        """Close the connection without an answer."""
+        if not settled:
+            self._settled(call)
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()  # never written: the connection is gone
 
     def _fault_response(self, rule: _FaultRule, call: Call, request: web.Request) -> web.Response:
         """Answer a faulted call without processing it: close the connection, or an error status."""
-        self._notify()
         if rule.kind == "drop":
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response()  # never written: the connection is gone
+            return self._drop(call, request)
         if rule.kind == 502:  # nginx's page, not JSON, as Telegram's front end sends it
             call.status = 502
+            self._settled(call)
             return web.Response(status=502, text=_BAD_GATEWAY_PAGE, content_type="text/html")
         if rule.kind == 429:
             retry = rule.retry_after
             error = ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
+        elif rule.kind == 400:
+            error = bad_request("injected fault")
         else:
             error = ApiError(500, "Internal Server Error")
         call.status, call.response = error.status, _error_body(error.status, error.description, error.parameters)
+        self._settled(call)
         return _json_response(call.status, call.response)
 
     async def post_to_webhook(
