@@ -4,7 +4,7 @@
     pasokh chat [--seeds DIR | --index DIR]
     pasokh index build [--seeds DIR] --out DIR
     pasokh index stats [--seeds DIR | --index DIR]
-    pasokh run [--webhook-url URL [--listen ADDR] [--port N]]
+    pasokh run [--debug] [--webhook-url URL [--listen ADDR] [--port N]]
 
 Exit codes: 0 done, 2 unusable input (no seeds folder, no loadable article, a bad saved index, bad
 arguments). Skipped seed files are named on stderr and do not change the exit code.
@@ -245,7 +245,7 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.main import run
 
-    return run(webhook_url=args.webhook_url, listen=args.listen, port=args.port)
+    return run(webhook_url=args.webhook_url, listen=args.listen, port=args.port, debug=args.debug)
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -299,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook-url", metavar="URL", help="receive updates by webhook at this public HTTPS URL")
     run.add_argument("--listen", default="127.0.0.1", metavar="ADDR", help="webhook listen address")
     run.add_argument("--port", type=int, default=8443, metavar="N", help="webhook listen port (default 8443)")
+    run.add_argument("--debug", action="store_true", help="log at DEBUG level (the token stays redacted)")
     run.set_defaults(handler=cmd_run)
     return parser
 

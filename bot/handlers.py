@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 from telegram import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
     InlineQueryResultArticle,
     InputTextMessageContent,
     Message,
@@ -40,9 +42,12 @@ from bot.render import (
     parse_callback,
     passage_keyboard,
     passage_pieces,
+    single_line,
 )
+from bot.sending import deliver
 from bot.settings import Settings
 from bot.state import State
+from retrieval import Index
 from retrieval.answer import Answer, Outcome, answer, to_persian_digits
 from retrieval.normalize import display
 
@@ -56,6 +61,11 @@ PAGES = 10
 ARTICLE_MESSAGES = 5
 """The most messages one «متن کامل خبر» sends."""
 ADMIN_COMMANDS = ("reload", "stats", "unanswered")
+LOOKUPS_PER_QUESTION = 3
+"""Inline queries and button presses a user may make a minute, per question allowed a minute.
+
+Inline mode asks again at every pause in typing, so it gets a larger allowance than questions."""
+APOLOGY_ATTEMPTS = 2
 _FRESH = filters.UpdateType.MESSAGE  # not edits: an edited question is not answered twice
 
 
@@ -64,17 +74,22 @@ def _fa(n: float | str) -> str:
 
 
 class FloodGuard:
-    """Per-user limit on questions a minute; the first refusal in a minute is announced, later ones not."""
+    """Per-user limit on questions a minute; the first refusal in a minute is announced, later ones not.
+
+    Users idle for a minute are forgotten, so memory follows the users of the last minute only.
+    """
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self._asked: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._asked: dict[int, collections.deque[float]] = {}
         self._warned: dict[int, float] = {}
+        self._swept = 0.0
 
     def check(self, user_id: int, now: float | None = None) -> str:
         """Return "ok", "warn" (over the limit, say so once) or "quiet" (over the limit, already said)."""
         now = time.monotonic() if now is None else now
-        asked = self._asked[user_id]
+        self._sweep(now)
+        asked = self._asked.setdefault(user_id, collections.deque())
         while asked and asked[0] <= now - 60:
             asked.popleft()
         if len(asked) < self.per_minute:
@@ -84,6 +99,20 @@ class FloodGuard:
             self._warned[user_id] = now
             return "warn"
         return "quiet"
+
+    def __len__(self) -> int:
+        """Users remembered."""
+        return len(self._asked)
+
+    def _sweep(self, now: float) -> None:
+        """Once a minute, forget users with nothing in the last minute."""
+        if now - self._swept < 60:
+            return
+        self._swept = now
+        for user_id in [u for u, asked in self._asked.items() if not asked or asked[-1] <= now - 60]:
+            del self._asked[user_id]
+        for user_id in [u for u, at in self._warned.items() if at <= now - 60]:
+            del self._warned[user_id]
 
 
 class Pasokh:
@@ -95,6 +124,7 @@ class Pasokh:
         self.state = state
         self.started = time.monotonic()
         self.flood = FloodGuard(settings.questions_per_minute)
+        self.lookups = FloodGuard(settings.questions_per_minute * LOOKUPS_PER_QUESTION)
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Add every handler to ``application``, admins' commands before their refusal."""
@@ -106,7 +136,8 @@ class Pasokh:
                 CommandHandler("ask", self.ask_command, filters=_FRESH),
                 CommandHandler("reload", self.reload, filters=_FRESH & admins),
                 CommandHandler("stats", self.stats, filters=_FRESH & admins),
-                CommandHandler("unanswered", self.unanswered, filters=_FRESH & admins),
+                CommandHandler("unanswered", self.unanswered, filters=_FRESH & admins & filters.ChatType.PRIVATE),
+                CommandHandler("unanswered", self.private_only, filters=_FRESH & admins),
                 CommandHandler(ADMIN_COMMANDS, self.refuse, filters=_FRESH),
                 MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & _FRESH, self.private),
                 MessageHandler(filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND & _FRESH, self.group),
@@ -119,18 +150,44 @@ class Pasokh:
         )
         application.add_error_handler(self.on_error)
 
+    # -- sending ----------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _reply(
+        message: Message,
+        text: str,
+        *,
+        html_text: bool = False,
+        markup: InlineKeyboardMarkup | None = None,
+        quote: bool | None = None,
+    ) -> Message | None:
+        """Reply in the message's chat, quoting it in groups; resent as ``bot.sending`` allows."""
+        do_quote = message.chat.type != ChatType.PRIVATE if quote is None else quote
+        return await deliver(
+            lambda: message.reply_text(
+                text, parse_mode=ParseMode.HTML if html_text else None, reply_markup=markup, do_quote=do_quote
+            ),
+            what=f"reply in chat {message.chat.id}",
+        )
+
+    @staticmethod
+    async def _answer_query(query: CallbackQuery, text: str | None = None) -> None:
+        """Answer a button press (repeatable: resent after any network failure)."""
+        await deliver(lambda: query.answer(text, show_alert=text is not None), what="button answer", idempotent=True)
+
     # -- questions --------------------------------------------------------------------------------
 
-    async def _search(self, question: str) -> Answer:
-        index = self.library.index  # read once: the whole answer comes from one index
-        return await asyncio.to_thread(answer, index, question, PAGES)
+    async def _search(self, question: str, index: Index | None = None) -> Answer:
+        """Search one index (the current one unless given): the whole answer comes from it."""
+        return await asyncio.to_thread(answer, self.library.index if index is None else index, question, PAGES)
 
     async def _answer(self, message: Message, question: str) -> None:
         user = message.from_user
         verdict = self.flood.check(user.id) if user else "ok"
         if verdict != "ok":
             if verdict == "warn":
-                await message.reply_text(texts.SLOW_DOWN, do_quote=message.chat.type != ChatType.PRIVATE)
+                _logger.info("user %s is over %d questions a minute", user.id if user else "?", self.flood.per_minute)
+                await self._reply(message, texts.SLOW_DOWN)
             return
         result = await self._search(question)
         if result.outcome in (Outcome.ANSWERED, Outcome.NOT_FOUND):
@@ -140,12 +197,9 @@ class Pasokh:
         question_id = self.state.remember_question(message.chat.id, question) if result.hits else 0
         messages = html_messages(first_pieces(result))
         markup = first_keyboard(result, question_id)
-        quote = message.chat.type != ChatType.PRIVATE
         for i, text in enumerate(messages):
             last = i == len(messages) - 1
-            await message.reply_text(
-                text, parse_mode=ParseMode.HTML, reply_markup=markup if last else None, do_quote=quote
-            )
+            await self._reply(message, text, html_text=True, markup=markup if last else None)
 
     async def private(self, update: Update, context: Context) -> None:
         """A private message: the whole text is the question."""
@@ -160,7 +214,7 @@ class Pasokh:
             return
         parts = message.text.split(maxsplit=1)
         if len(parts) < 2:
-            await message.reply_text(texts.ASK_EMPTY, do_quote=message.chat.type != ChatType.PRIVATE)
+            await self._reply(message, texts.ASK_EMPTY)
             return
         await self._answer(message, parts[1])
 
@@ -182,19 +236,19 @@ class Pasokh:
     async def not_text(self, update: Update, context: Context) -> None:
         """Stickers, photos, voice and the like in a private chat get a short hint."""
         if update.effective_message:
-            await update.effective_message.reply_text(texts.NOT_TEXT)
+            await self._reply(update.effective_message, texts.NOT_TEXT)
 
     async def start(self, update: Update, context: Context) -> None:
         """/start: who Pasokh is, with an example."""
         if update.effective_message:
-            await update.effective_message.reply_text(texts.START)
+            await self._reply(update.effective_message, texts.START)
 
     async def help(self, update: Update, context: Context) -> None:
         """/help: how to ask, in private chats, groups and inline."""
         message, user = update.effective_message, update.effective_user
         if message:
             extra = texts.ADMIN_HELP if user and user.id in self.settings.admin_ids else ""
-            await message.reply_text(texts.HELP + extra)
+            await self._reply(message, texts.HELP + extra)
 
     # -- buttons and inline -----------------------------------------------------------------------
 
@@ -208,30 +262,37 @@ class Pasokh:
         asked = self.state.asked(parsed[1]) if parsed else None
         # The button must be ours and pressed in the chat where the question was asked.
         if parsed is None or message is None or asked is None or asked.chat_id != message.chat.id:
-            await query.answer(texts.EXPIRED, show_alert=True)
+            await self._answer_query(query, texts.EXPIRED)
+            return
+        if self.lookups.check(query.from_user.id) != "ok":  # no search spent
+            await self._answer_query(query, texts.SLOW_DOWN_SHORT)
             return
         action, _, page = parsed
-        result = await self._search(asked.question)
+        index = self.library.index  # read once: a reload meanwhile must not mix two indexes
+        result = await self._search(asked.question, index)
         if page >= len(result.hits):
-            await query.answer(texts.EXPIRED, show_alert=True)
+            await self._answer_query(query, texts.EXPIRED)
             return
-        await query.answer()
+        await self._answer_query(query)
         if action == "more":
             text = html_messages(passage_pieces(result, page))[0]
+            markup = passage_keyboard(result, asked.id, page)
             try:
-                await message.edit_text(
-                    text, parse_mode=ParseMode.HTML, reply_markup=passage_keyboard(result, asked.id, page)
+                await deliver(
+                    lambda: message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=markup),
+                    what="page edit",
+                    idempotent=True,
                 )
             except BadRequest as exc:
                 if "not modified" not in str(exc).lower():
                     raise
             return
         hit = result.hits[page]
-        messages = html_messages(article_pieces(self.library.index, hit.sentence.article))
+        messages = html_messages(article_pieces(index, hit.sentence.article))
         if len(messages) > ARTICLE_MESSAGES:
             messages = [*messages[: ARTICLE_MESSAGES - 1], html.escape(texts.ARTICLE_TRUNCATED.strip())]
         for text in messages:
-            await message.reply_text(text, parse_mode=ParseMode.HTML, do_quote=True)
+            await self._reply(message, text, html_text=True, quote=True)
 
     async def inline(self, update: Update, context: Context) -> None:
         """@bot question in any chat: up to 10 passages to choose from."""
@@ -240,7 +301,12 @@ class Pasokh:
             return
         question = query.query.strip()
         if not question:
-            await query.answer([], cache_time=300)
+            await deliver(lambda: query.answer([], cache_time=300), what="inline answer", idempotent=True)
+            return
+        if self.lookups.check(query.from_user.id) != "ok":  # no search spent; the client may ask again soon
+            await deliver(
+                lambda: query.answer([], cache_time=5, is_personal=True), what="inline answer", idempotent=True
+            )
             return
         result = await self._search(question)
         articles = [
@@ -254,7 +320,9 @@ class Pasokh:
             )
             for i, hit in enumerate(result.hits)
         ]
-        await query.answer(articles, cache_time=30, is_personal=False)
+        await deliver(
+            lambda: query.answer(articles, cache_time=30, is_personal=False), what="inline answer", idempotent=True
+        )
 
     # -- admins -----------------------------------------------------------------------------------
 
@@ -263,12 +331,17 @@ class Pasokh:
         message, user = update.effective_message, update.effective_user
         _logger.warning(
             "refused %s from user %s in chat %s",
-            message.text.split()[0] if message and message.text else "?",
+            message.text.split()[0][:80] if message and message.text else "?",
             user.id if user else "?",
             update.effective_chat.id if update.effective_chat else "?",
         )
         if message:
-            await message.reply_text(texts.NOT_ADMIN, do_quote=message.chat.type != ChatType.PRIVATE)
+            await self._reply(message, texts.NOT_ADMIN)
+
+    async def private_only(self, update: Update, context: Context) -> None:
+        """An admin's /unanswered in a group: it would show users' questions to the group."""
+        if update.effective_message:
+            await self._reply(update.effective_message, texts.PRIVATE_ONLY)
 
     async def reload(self, update: Update, context: Context) -> None:
         """/reload: rebuild from the seeds folder while questions keep being answered, then report."""
@@ -276,9 +349,9 @@ class Pasokh:
         if message is None:
             return
         _logger.info("reload requested by user %s", update.effective_user.id if update.effective_user else "?")
-        await message.reply_text(texts.RELOADING)
+        await self._reply(message, texts.RELOADING)
         report = await self.library.reload()
-        await message.reply_text(self._reload_text(report))
+        await self._reply(message, self._reload_text(report))
 
     @staticmethod
     def _reload_text(report: ReloadReport) -> str:
@@ -311,7 +384,8 @@ class Pasokh:
         uptime = int(time.monotonic() - self.started)
         days, rest = divmod(uptime, 86400)
         hours, rest = divmod(rest, 3600)
-        await message.reply_text(
+        await self._reply(
+            message,
             "\n".join(
                 [
                     "📊 آمار «پاسخ»",
@@ -321,7 +395,7 @@ class Pasokh:
                     f"پرسش‌های پاسخ‌داده: {_fa(counters.get('answered', 0))}",
                     f"پرسش‌های بی‌پاسخ: {_fa(counters.get('unanswered', 0))}",
                 ]
-            )
+            ),
         )
 
     async def unanswered(self, update: Update, context: Context) -> None:
@@ -331,11 +405,13 @@ class Pasokh:
             return
         rows = self.state.unanswered(20)
         if not rows:
-            await message.reply_text(texts.NO_UNANSWERED)
+            await self._reply(message, texts.NO_UNANSWERED)
             return
-        lines = ["❓ آخرین پرسش‌های بی‌پاسخ:"] + [f"{_fa(i)}. {row.question}" for i, row in enumerate(rows, 1)]
+        # Users wrote these: one line each, without control or bidi-override characters, escaped.
+        lines = ["❓ آخرین پرسش‌های بی‌پاسخ:"]
+        lines += [f"{_fa(i)}. {single_line(row.question)}" for i, row in enumerate(rows, 1)]
         for text in html_messages([("\n".join(lines), False)]):
-            await message.reply_text(text, parse_mode=ParseMode.HTML)
+            await self._reply(message, text, html_text=True)
 
     # -- errors -----------------------------------------------------------------------------------
 
@@ -343,7 +419,8 @@ class Pasokh:
         """Log the error first, then tell the user briefly (never the details)."""
         _logger.error("error while handling an update", exc_info=context.error)
         if isinstance(update, Update) and update.effective_message is not None:
+            message = update.effective_message
             try:
-                await update.effective_message.reply_text(texts.ERROR)
+                await deliver(lambda: message.reply_text(texts.ERROR), what="apology", attempts=APOLOGY_ATTEMPTS)
             except Exception:  # the apology itself failed (e.g. the API is down): logged above already
                 _logger.warning("could not send the error apology", exc_info=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,12 +20,13 @@ from telegram import (
     BotCommandScopeChat,
     Update,
 )
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
 
 from bot import texts
 from bot.handlers import Pasokh
 from bot.library import Library
+from bot.sending import deliver
 from bot.settings import Settings, SettingsError
 from bot.state import State
 from retrieval import SeedsError
@@ -33,29 +36,36 @@ __all__ = ["PerChatUpdateProcessor", "build_application", "configure_logging", "
 _logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_UPDATES = 256
+MAX_WAITING_UPDATES = 1_000_000
+"""PTB's own bound, taken before ours: high, so updates queued behind their chat hold no slot."""
 RATE_LIMIT_RETRIES = 3
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Updates of different chats run concurrently; those of one chat run one at a time, in order.
 
+    An update first waits for its chat, then for one of ``max_concurrent_updates`` slots. (PTB's
+    semaphore, taken before ``do_process_update``, would let a chat with hundreds of queued updates
+    hold every slot while they wait for their turn, and stall all other chats; it is set very high.)
     So a busy group never delays a private chat, and answers in a chat come in the order asked.
     """
 
     def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
-        super().__init__(max_concurrent_updates)
+        super().__init__(MAX_WAITING_UPDATES)
+        self._running = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._users: collections.Counter[int] = collections.Counter()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            async with self._running:
+                await coroutine
             return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         self._users[chat.id] += 1
         try:
-            async with lock:
+            async with lock, self._running:
                 await coroutine
         finally:
             self._users[chat.id] -= 1
@@ -74,18 +84,22 @@ def _commands(*names: str) -> list[BotCommand]:
 
 
 async def set_commands(application: Application[Any, Any, Any, Any, Any, Any], admin_ids: frozenset[int]) -> None:
-    """Register the commands per scope; admins see theirs only in their own chats."""
+    """Register the commands per scope; admins see theirs only in their own chats.
+
+    A failure is logged, never fatal: the menu is a convenience, and the bot must start.
+    """
     bot = application.bot
-    await bot.set_my_commands(_commands("start", "help", "ask"), scope=BotCommandScopeAllPrivateChats())
-    await bot.set_my_commands(_commands("ask", "help"), scope=BotCommandScopeAllGroupChats())
-    for admin in sorted(admin_ids):
+    scopes: list[tuple[str, list[BotCommand], Any]] = [
+        ("private chats", _commands("start", "help", "ask"), BotCommandScopeAllPrivateChats()),
+        ("groups", _commands("ask", "help"), BotCommandScopeAllGroupChats()),
+    ]
+    admin_commands = _commands("start", "help", "ask", "reload", "stats", "unanswered")
+    scopes += [(f"admin {admin}", admin_commands, BotCommandScopeChat(admin)) for admin in sorted(admin_ids)]
+    for name, commands, scope in scopes:
         try:
-            await bot.set_my_commands(
-                _commands("start", "help", "ask", "reload", "stats", "unanswered"),
-                scope=BotCommandScopeChat(chat_id=admin),
-            )
-        except TelegramError as exc:  # the admin has not started a chat with the bot yet
-            _logger.warning("could not set the admin commands for user %s: %s", admin, exc)
+            await deliver(partial(bot.set_my_commands, commands, scope=scope), what="command menu", idempotent=True)
+        except TelegramError as exc:  # e.g. an admin who has not started a chat with the bot yet
+            _logger.warning("could not set the command menu for %s: %s", name, exc)
 
 
 def build_application(
@@ -95,8 +109,12 @@ def build_application(
     *,
     rate_limiter: bool = True,
     concurrent: bool = True,
+    read_timeout: float | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """Build the application: handlers, per-chat ordered concurrency, rate limiting, start-up checks."""
+    """Build the application: handlers, per-chat ordered concurrency, rate limiting, start-up checks.
+
+    ``read_timeout`` (seconds; PTB's default is 5) bounds the wait for the Bot API's answer to a call.
+    """
     pasokh = Pasokh(settings, library, state)
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -129,6 +147,8 @@ def build_application(
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
+    if read_timeout is not None:
+        builder = builder.read_timeout(read_timeout)
     application: Application[Any, Any, Any, Any, Any, Any] = (
         builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES)).build()
         if rate_limiter
@@ -139,11 +159,16 @@ def build_application(
 
 
 class _RedactingFormatter(logging.Formatter):
-    """Replaces the bot token wherever it would appear in a log line, tracebacks included."""
+    """Replaces the bot token wherever it would appear in a log line, tracebacks included.
+
+    The token's secret half (after the colon) is redacted on its own too.
+    """
 
     def __init__(self, secrets_: list[str], fmt: str) -> None:
         super().__init__(fmt)
-        self._secrets = [s for s in secrets_ if s]
+        halves = [s.split(":", 1)[1] for s in secrets_ if ":" in s]
+        hidden = {s for s in secrets_ if s} | {h for h in halves if len(h) >= 8}
+        self._secrets = sorted(hidden, key=len, reverse=True)  # longest first: a half never splits a token
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -153,25 +178,46 @@ class _RedactingFormatter(logging.Formatter):
 
 
 def configure_logging(*hidden: str, level: int = logging.INFO) -> None:
-    """Log to stderr with the given secrets redacted; keep httpx quiet (its URLs hold the token)."""
+    """Log to stderr with the given secrets redacted; keep httpx quiet (its URLs hold the token).
+
+    Python's warnings go through the same handler, so they are redacted too.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter(list(hidden), "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def run(*, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int = 8443) -> int:
-    """Run the bot until SIGINT or SIGTERM; return the process exit code."""
+def run(*, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int = 8443, debug: bool = False) -> int:
+    """Run the bot until SIGINT or SIGTERM; return the process exit code.
+
+    Every failure is logged through the redacting handler, never printed as a bare traceback: PTB's
+    exceptions can hold the token (``InvalidToken`` quotes it).
+    """
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"pasokh: error: {exc}", file=sys.stderr)
         return 2
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
-    configure_logging(settings.token, secret)
+    configure_logging(settings.token, secret, level=logging.DEBUG if debug else logging.INFO)
+    # PTB 22's opt-in to timedelta durations: without it every RetryAfter emits a deprecation warning.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
+    try:
+        return _run(settings, secret, webhook_url=webhook_url, listen=listen, port=port)
+    except InvalidToken:
+        _logger.error("the Bot API at %s rejected TELEGRAM_BOT_TOKEN: check it with @BotFather", settings.api_base_url)
+        return 2
+    except Exception:
+        _logger.critical("the bot stopped on an unexpected error", exc_info=True)
+        return 1
+
+
+def _run(settings: Settings, secret: str, *, webhook_url: str | None, listen: str, port: int) -> int:
     library = Library(settings.seeds_dir, settings.index_dir)
     try:
         library.open()
@@ -179,6 +225,8 @@ def run(*, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int 
         _logger.error("cannot start: %s", exc)
         return 2
     application = build_application(settings, library, State(settings.state_dir))
+    # Until the Bot API answers, PTB retries (1 s, then 1.5 times longer each time, up to 30 s).
+    _logger.info("connecting to the Bot API at %s", settings.api_base_url)
     if webhook_url is None:
         application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
     else:

@@ -33,6 +33,7 @@ __all__ = [
     "parse_callback",
     "passage_keyboard",
     "passage_pieces",
+    "single_line",
     "to_html",
 ]
 
@@ -167,10 +168,19 @@ def passage_keyboard(result: Answer, question_id: int, page: int) -> InlineKeybo
 
 def parse_callback(data: str | None) -> tuple[str, int, int] | None:
     """Return (action, question id, page) from button data, or None when it is not ours or malformed."""
-    match = _CALLBACK.match(data or "")
+    match = _CALLBACK.fullmatch(data or "")
     if match is None:
         return None
     return match.group(1), int(match.group(2)), int(match.group(3))
+
+
+_UNSAFE_IN_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+
+
+def single_line(text: str) -> str:
+    """User text for one line of a listing: control characters, line breaks and bidi overrides become
+    spaces (they could break the line or reorder what is shown); ZWNJ and the RTL/LTR marks stay."""
+    return " ".join(_UNSAFE_IN_A_LINE.sub(" ", text).split())
 
 
 def hit_snippet(hit: Hit, limit: int = 200) -> str:

@@ -52,8 +52,12 @@ async def running_bot(
     rate_limiter: bool = False,
     webhook: dict[str, Any] | None = None,
     questions_per_minute: int = 1000,
+    read_timeout: float | None = None,
 ) -> AsyncIterator[RunningBot]:
-    """Start the real application against ``api`` (polling, or a webhook with the given arguments)."""
+    """Start the real application against ``api`` (polling, or a webhook with the given arguments).
+
+    ``read_timeout`` shortens the wait for the Bot API's answers (for "slow" faults past the timeout).
+    """
     seeds = seeds or copy_seeds(tmp_path / "seeds")
     state_dir = state_dir or tmp_path / "state"
     settings = Settings(
@@ -67,7 +71,7 @@ async def running_bot(
     library = Library(settings.seeds_dir)
     library.open()
     state = State(settings.state_dir)
-    app = build_application(settings, library, state, rate_limiter=rate_limiter)
+    app = build_application(settings, library, state, rate_limiter=rate_limiter, read_timeout=read_timeout)
     try:
         await app.initialize()
     except BaseException:
