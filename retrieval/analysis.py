@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrieval.normalize import fold
+from retrieval.normalize import fold, fold_fingerprint
 
 if TYPE_CHECKING:
     import hazm
@@ -257,6 +257,7 @@ def recipe() -> dict[str, object]:
     """Return the analysis settings an index depends on, as plain data saved with it."""
     return {
         "analysis_version": ANALYSIS_VERSION,
+        "fold": fold_fingerprint()[:16],
         "word_pattern": _WORD.pattern,
         "stem_prefix": STEM_PREFIX,
         "stem_min_word": STEM_MIN_WORD,
