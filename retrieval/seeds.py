@@ -1,11 +1,13 @@
 """Loading articles from the seeds folder.
 
-A seed file is UTF-8 text (``.txt`` or ``.md``, a BOM tolerated). Its first line is a header,
+A seed file is UTF-8 text (``.txt`` or ``.md``, a BOM tolerated; UTF-16 or UTF-32 with a BOM, as Windows
+Notepad saves «Unicode», is read too: the BOM says unambiguously how). Its first line is a header,
 ``date YYYY-MM-DD <title>`` (leading spaces allowed); without one, the first line is the title and the
 date is unknown. The body follows, one paragraph a line; a line that begins with punctuation
 (، ؛ : . and the like) continues the previous one. An article's id is its file name without extension.
 
-A file that cannot be used is reported with its reason and skipped: the others still load.
+A file that cannot be used is reported with its reason and skipped: the others still load. Nothing
+about a file (its name, bytes, size, kind or links, or the folder vanishing while it is read) raises.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import errno
 import hashlib
 import logging
 import re
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ _HEADER = re.compile(r"^\s*date\s+(\S+)(?:\s+(.*))?$", re.IGNORECASE)
 _CONTINUATION = tuple("،؛:.,;!?؟»)]…")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_BINARY_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # what text never holds (tabs and line ends it does)
 _MARKDOWN_LINE = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
 
@@ -104,7 +108,10 @@ def fingerprint(articles: Iterable[Article]) -> str:
 
 
 def _clean(line: str) -> str:
-    return _SPACES.sub(" ", _CONTROL.sub(" ", line)).strip()
+    """The line with control characters and runs of spaces as one space; empty when nothing shows."""
+    line = _SPACES.sub(" ", _CONTROL.sub(" ", line)).strip()
+    # A line of only other spaces or invisible characters (EM SPACE, ZWNJ, bidi marks) is blank too.
+    return line if any(map(str.isalnum, line)) or fold(line).strip() else ""
 
 
 def _parse_header(line: str, fallback_title: str) -> tuple[str, dt.date | None]:
@@ -141,31 +148,93 @@ def parse_article(article_id: str, text: str, *, markdown: bool = False, digest:
     return Article(id=article_id, title=title, date=date, paragraphs=paragraphs, digest=digest)
 
 
+def _link_problem(path: Path, exc: OSError) -> _Skip | None:
+    """The skip for a path that cannot be followed, when a symbolic link is why."""
+    if exc.errno == errno.ELOOP:
+        return _Skip(Problem.BROKEN_LINK, "symbolic link loop")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR) and path.is_symlink():
+        return _Skip(Problem.BROKEN_LINK, "broken symbolic link")
+    return None
+
+
+def _os_problem(path: Path, exc: OSError) -> _Skip:
+    """The skip for an error from the file system, in words for editors."""
+    if (link := _link_problem(path, exc)) is not None:
+        return link
+    if isinstance(exc, PermissionError):
+        return _Skip(Problem.UNREADABLE, "cannot be read: permission denied")
+    if isinstance(exc, FileNotFoundError):
+        return _Skip(Problem.VANISHED, "disappeared while loading")
+    if isinstance(exc, IsADirectoryError):
+        return _Skip(Problem.NOT_A_FILE, "a folder, not a file")
+    return _Skip(Problem.UNREADABLE, f"cannot be read: {exc.strerror or exc}")
+
+
+def _too_large(size: int) -> _Skip:
+    return _Skip(Problem.TOO_LARGE, f"too large: {size / 1e6:.1f} MB (limit {MAX_FILE_BYTES / 1e6:.0f} MB)")
+
+
 def _read(path: Path) -> bytes:
-    """Return the file's bytes, or raise ``_Skip`` with why it cannot be read."""
-    if path.is_symlink() and not path.exists():
-        raise _Skip(Problem.BROKEN_LINK, "broken symbolic link")
+    """Return the file's bytes, or raise ``_Skip`` with why it cannot be read.
+
+    The size is checked before reading, so a huge file costs a ``stat``, not a read.
+    """
     try:
-        if not path.is_file():
-            raise _Skip(Problem.NOT_A_FILE, "not a regular file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _Skip(Problem.TOO_LARGE, f"too large: {size / 1e6:.1f} MB (limit {MAX_FILE_BYTES / 1e6:.0f} MB)")
-        return path.read_bytes()
-    except PermissionError:
-        raise _Skip(Problem.UNREADABLE, "cannot be read: permission denied") from None
-    except FileNotFoundError:
-        raise _Skip(Problem.VANISHED, "disappeared while loading") from None
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise _Skip(Problem.NOT_A_FILE, "a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise _Skip(Problem.NOT_A_FILE, "not a regular file (a device, pipe or socket)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_large(info.st_size)
+        data = path.read_bytes()
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _Skip(Problem.BROKEN_LINK, "symbolic link loop") from None
-        raise _Skip(Problem.UNREADABLE, f"cannot be read: {exc.strerror or exc}") from None
+        raise _os_problem(path, exc) from None
+    if len(data) > MAX_FILE_BYTES:  # it grew between the size check and the read
+        raise _too_large(len(data))
+    return data
+
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """Whether bytes with NULs read as UTF-16 text without a BOM: NULs only every other byte, and text."""
+    if len(data) % 2:
+        return False
+    for codec, others in (("utf-16-le", data[0::2]), ("utf-16-be", data[1::2])):  # ASCII «x\0» / «\0x»
+        if b"\x00" in others:
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return _BINARY_CONTROL.search(text) is None
+    return False
 
 
 def _decode(data: bytes) -> str:
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                break  # not what the BOM says: judged as bytes below (binary, or not UTF-8)
+            if not text.strip():
+                raise _Skip(Problem.EMPTY, "empty file")
+            if "\x00" in text:
+                raise _Skip(Problem.BINARY, "binary file (contains NUL characters)")
+            return text
     if not data.strip():
         raise _Skip(Problem.EMPTY, "empty file")
     if b"\x00" in data:
+        if _looks_like_utf16(data):
+            raise _Skip(Problem.NOT_UTF8, "UTF-16 text without a byte order mark: save it as UTF-8")
         raise _Skip(Problem.BINARY, "binary file (contains NUL bytes)")
     try:
         return data.decode("utf-8-sig")
@@ -175,9 +244,18 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
+def _printable_name(name: str) -> str:
+    """The file name as text that can be printed and stored (undecodable bytes shown as «�»)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def load_file(path: Path) -> Article | Rejected:
     """Load one seed file, or say why it was skipped."""
+    name = _printable_name(path.name)
     try:
+        if name != path.name:
+            # The id would not survive printing, JSON or the index's manifest.
+            raise _Skip(Problem.NOT_UTF8, "the file name is not UTF-8: rename it")
         data = _read(path)
         text = _decode(data)
         try:
@@ -188,7 +266,7 @@ def load_file(path: Path) -> Article | Rejected:
             problem = Problem.EMPTY if str(exc) == "empty file" else Problem.NO_BODY
             raise _Skip(problem, str(exc)) from None
     except _Skip as skip:
-        return Rejected(path.name, skip.reason, skip.problem)
+        return Rejected(name, skip.reason, skip.problem)
 
 
 def seed_files(folder: Path) -> list[Path]:
@@ -201,14 +279,17 @@ def seed_files(folder: Path) -> list[Path]:
         raise SeedsError(f"not a folder: {folder}") from None
     except PermissionError:
         raise SeedsError(f"seeds folder cannot be read: {folder}") from None
+    except OSError as exc:
+        raise SeedsError(f"seeds folder cannot be read: {folder} ({exc.strerror or exc})") from None
     return [p for p in entries if not p.name.startswith(".") and p.suffix.lower() in SEED_SUFFIXES]
 
 
 def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = None) -> SeedSet:
     """Load every seed file of ``folder``.
 
-    Raises ``SeedsError`` when the folder is missing or no file in it holds an article; files that
-    cannot be used are returned in ``SeedSet.rejected``. ``progress(done, total)`` is called per file.
+    Raises ``SeedsError`` when the folder is missing (or vanishes while loading) or no file in it holds an
+    article; files that cannot be used are returned in ``SeedSet.rejected``. ``progress(done, total)`` is
+    called per file.
     """
     paths = seed_files(folder)
     articles: list[Article] = []
@@ -228,6 +309,8 @@ def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = No
         if progress is not None:
             progress(done, len(paths))
     if not articles:
+        if not folder.is_dir():
+            raise SeedsError(f"seeds folder disappeared while loading: {folder}")
         detail = f"{len(rejected)} file(s) rejected" if rejected else "no .txt or .md files"
         raise SeedsError(f"no article could be loaded from {folder} ({detail})")
     return SeedSet(tuple(articles), tuple(rejected))
