@@ -13,6 +13,7 @@ arguments). Skipped seed files are named on stderr and do not change the exit co
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -123,8 +124,11 @@ def open_index(args: argparse.Namespace) -> Index:
 
 def _questions(question: str, stdin: TextIO) -> Iterable[str]:
     if question != "-":
-        yield question
+        # Bytes of another encoding reach argv as lone surrogates: show them as U+FFFD, never crash on them.
+        yield question.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return
+    if isinstance(stdin, io.TextIOWrapper):
+        stdin.reconfigure(errors="replace")
     for line in stdin:
         yield line.rstrip("\n")
 

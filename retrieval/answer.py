@@ -42,8 +42,19 @@ MAX_QUESTION_CHARS = 1000
 
 EXAMPLE_QUESTION = "فرمانده انتظامی لرستان کیست؟"
 
-# Markup pasted into a question («<b>…</b>», «<script>») is not part of what is asked.
+# Pasted markup («<b>…</b>», «<script>») and links are not part of what is asked.
 _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,20}(?:\s[^<>]{0,200})?/?>")
+_LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f\u00ad\u200b\u200d-\u200f\u202a-\u202e\u2060-\u2064\ufeff]+")
+
+
+def searchable(question: str) -> str:
+    """The part of a question that is searched: no markup, links or invisible characters, and its start only.
+
+    ZWNJ stays (it joins a word); bidi marks, zero-width spaces and control characters go before the
+    length is counted, so they cannot push the question out of the searched part.
+    """
+    return _LINK.sub(" ", _MARKUP.sub(" ", _INVISIBLE.sub("", question)))[:MAX_QUESTION_CHARS]
 
 
 class Outcome(enum.Enum):
@@ -95,10 +106,11 @@ def answer(index: Index, question: str, k: int = 3) -> Answer:
     if not analysis.words(question):
         outcome = Outcome.EMPTY if not question else Outcome.NO_CONTENT
         return Answer(question, outcome, ())
-    searched = _MARKUP.sub(" ", question[:MAX_QUESTION_CHARS])
+    searched = searchable(question)
     if not analysis.content_words(searched):
-        only_courtesies = all(w in analysis.COURTESIES for w in analysis.words(searched))
-        return Answer(question, Outcome.SMALL_TALK if only_courtesies else Outcome.NO_CONTENT, ())
+        words = analysis.words(searched)
+        small_talk = bool(words) and all(w in analysis.COURTESIES for w in words)
+        return Answer(question, Outcome.SMALL_TALK if small_talk else Outcome.NO_CONTENT, ())
     hits = tuple(index.search(searched, max(k, 1)))
     answered = bool(hits) and hits[0].coverage >= MIN_COVERAGE
     return Answer(question, Outcome.ANSWERED if answered else Outcome.NOT_FOUND, hits)
