@@ -288,14 +288,14 @@ async def _wait(event: asyncio.Event, seconds: float, what: str, progress: Any) 
         raise LoadError(f"timed out after {seconds:.0f} s waiting for {what}: {progress()}") from None
 
 
-async def reference_replies(api: BotApiStandin, bank: Sequence[str]) -> dict[str, list[str]]:
+async def reference_replies(api: BotApiStandin, bank: Sequence[str], seconds: float) -> dict[str, list[str]]:
     """Ask every question once, each in a reference chat of its own; return each one's reply messages."""
     chats = {REFERENCE_CHAT + i: question for i, question in enumerate(bank)}
     for chat, question in chats.items():
         api.private_message(question, user_id=chat)
         api.private_message("/help", user_id=chat)  # its reply marks the end of the question's reply
     await api.wait_for(
-        lambda c: _is_sent(c) and int(c.params["chat_id"]) in chats and _text(c) == texts.HELP, len(chats)
+        lambda c: _is_sent(c) and int(c.params["chat_id"]) in chats and _text(c) == texts.HELP, len(chats), seconds
     )
     replies = {}
     for chat, question in chats.items():
@@ -306,10 +306,12 @@ async def reference_replies(api: BotApiStandin, bank: Sequence[str]) -> dict[str
     return replies
 
 
-async def _reload(api: BotApiStandin, seeds: Path, version: str) -> None:
+async def _reload(api: BotApiStandin, seeds: Path, version: str, seconds: float) -> None:
     write_seeds(seeds, version)
     api.private_message("/reload", user_id=ADMIN_ID)
-    [*_, report] = await api.wait_for(lambda c: _is_sent(c) and int(c.params["chat_id"]) == ADMIN_ID, count=2)
+    admin = [c for c in api.calls() if _is_sent(c) and int(c.params["chat_id"]) == ADMIN_ID]
+    assert not admin, "forget() before a reload"
+    [*_, report] = await api.wait_for(lambda c: _is_sent(c) and int(c.params["chat_id"]) == ADMIN_ID, 2, seconds)
     if not _text(report).startswith("✅"):
         raise LoadError(f"reload to version {version} failed: {_text(report)}")
     api.forget()
@@ -352,11 +354,11 @@ async def run_load(config: LoadConfig, workdir: Path) -> LoadReport:
         BotApiStandin() as api,
         running_bot(api, workdir, seeds=seeds, questions_per_minute=10**9, read_timeout=config.read_timeout) as bot,
     ):
-        references = {"A": await reference_replies(api, bank)}
+        references = {"A": await reference_replies(api, bank, config.timeout)}
         if config.reloads:
-            await _reload(api, seeds, "B")
-            references["B"] = await reference_replies(api, bank)
-            await _reload(api, seeds, "A")
+            await _reload(api, seeds, "B", config.timeout)
+            references["B"] = await reference_replies(api, bank, config.timeout)
+            await _reload(api, seeds, "A", config.timeout)
         distinct = len({tuple(r) for r in references["A"].values()})
         plan = chat_questions(bank, config.chats, config.questions, config.seed)
         for number in range(1, config.rounds + 1):

@@ -23,8 +23,8 @@ import pytest_asyncio
 
 from benchmarks.load import LoadConfig, run_load
 from bot import texts
-from tests.bot_harness import BOT_USERNAME, copy_seeds, running_bot, sent_to
-from tests.conftest import ROOT
+from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, running_bot, sent_to
+from tests.conftest import ROOT, write_seed
 from tests.standin import (
     GROUP_ID,
     SEND_METHODS,
@@ -195,6 +195,26 @@ async def test_reloads_under_load_answer_every_question_wholly_from_one_index(tm
     assert round_.from_index["A"] > 0 and round_.from_index["B"] > 0
 
 
+async def test_the_article_button_sends_the_article_of_the_index_it_searched(
+    api: BotApiStandin, tmp_path: Path
+) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    async with running_bot(api, tmp_path, seeds=seeds):
+        api.private_message(QUESTION)
+        [first] = await api.wait_for(sent_to(USER_ID))
+        article = first.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
+        api.fail_next("answerCallbackQuery", "slow", delay=30)  # the press waits here, after its search
+        api.callback_query(USER_ID, first.response["result"]["message_id"] if first.response else 0, article)
+        await api.wait_for(lambda c: c.method == "answerCallbackQuery" and c.fault == "slow")
+        # Meanwhile a reload puts another article first: positions in the old index mean another one now.
+        write_seed(seeds, "0000_other.txt", "date 2025-01-01 خبری دیگر\nدر این خبر از موضوعی دیگر سخن رفته است.")
+        api.private_message("/reload", user_id=ADMIN_ID)
+        await api.wait_for(sent_to(ADMIN_ID), count=2)
+        api.release()
+        [_, sent] = await api.wait_for(sent_to(USER_ID), count=2)
+    assert plain(sent.params["text"]).startswith("📰 بسیج؛ ستون استوار امنیت")
+
+
 # -- outages and fairness -----------------------------------------------------------------------------
 
 
@@ -221,14 +241,14 @@ async def test_the_bot_answers_again_after_the_bot_api_was_down(tmp_path: Path) 
 async def test_a_chat_with_hundreds_of_queued_updates_does_not_hold_up_other_chats(
     api: BotApiStandin, tmp_path: Path
 ) -> None:
-    async with running_bot(api, tmp_path):
-        api.fail_next("sendMessage", "slow", delay=30)  # the group's first answer hangs until released
+    async with running_bot(api, tmp_path, read_timeout=60):
+        api.fail_next("sendMessage", "slow", delay=60)  # the group's first answer hangs until released
         asked = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")
         await api.wait_for(lambda c: c.method == "sendMessage" and c.fault == "slow")
         for i in range(300):  # queued behind the hanging answer, in the same chat
             api.group_message(f"گپ {i}")
         api.private_message(QUESTION)
-        [call] = await api.wait_for(sent_to(USER_ID))
+        [call] = await api.wait_for(sent_to(USER_ID), timeout=5)  # while the group is still held
         assert COMMANDER in plain(call.params["text"])
         api.release()
         [answer] = await api.wait_for(sent_to(GROUP_ID))
