@@ -276,15 +276,14 @@ class Index:
         """The idf-weighted share of the question's words present in sentence ``row`` or its paragraph."""
         if not len(query.word_idf):
             return 0.0
-        rows, paragraphs = np.array([row]), self.paragraph_of[row : row + 1]
-        present: dict[int, bool] = {}
+        terms = np.array(sorted({term for word in query.found for term, _ in word}), dtype=np.int64)
+        held = (self.sentences.lookup(terms, [row])[:, 0] > 0) | (
+            self.paragraphs.lookup(terms, self.paragraph_of[row : row + 1])[:, 0] > 0
+        )
+        present = dict(zip(terms.tolist(), held.tolist(), strict=True))
         found = np.zeros(len(query.found))
-        for i, terms in enumerate(query.found):
-            for term, credit in terms:
-                if term not in present:
-                    present[term] = bool(
-                        self.sentences.lookup(term, rows)[0] or self.paragraphs.lookup(term, paragraphs)[0]
-                    )
+        for i, word in enumerate(query.found):
+            for term, credit in word:
                 if present[term]:
                     found[i] = max(found[i], credit)
         return float(query.word_idf @ found / query.word_idf.sum())

@@ -44,7 +44,6 @@ RESCORED = 50
 EXPANDED = 100
 """Paragraphs, the best by the rare terms, whose every sentence is a candidate (for «او» and the like)."""
 SKIP = 32
-_OFFSETS = np.arange(SKIP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +56,13 @@ class Postings:
     max_weight: np.ndarray  # float32, per term
     skip_indptr: np.ndarray  # int64, terms + 1
     skips: np.ndarray  # int32: every SKIP-th row of each term's list
+    _skip_keys: np.ndarray = field(init=False, repr=False)
+    """Every skip entry as ``term << 32 | row``: sorted, since terms and each list's rows are."""
+
+    def __post_init__(self) -> None:
+        counts = np.diff(self.skip_indptr)
+        terms = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        object.__setattr__(self, "_skip_keys", (terms << 32) | self.skips.astype(np.int64))
 
     @classmethod
     def from_matrix(cls, matrix: sp.spmatrix) -> Postings:
@@ -70,7 +76,7 @@ class Postings:
             max_weight[np.diff(indptr) == 0] = 0.0
         else:
             max_weight = np.zeros(csc.shape[1], dtype=np.float32)
-        # Every SKIP-th row of each list: a binary search there stays in cache, then one block is read.
+        # Every SKIP-th row of each list: a search there stays in cache, then one block is searched.
         blocks = -(-np.diff(indptr) // SKIP)
         skip_indptr = np.zeros(len(blocks) + 1, dtype=np.int64)
         np.cumsum(blocks, out=skip_indptr[1:])
@@ -92,21 +98,31 @@ class Postings:
         start, stop = self.indptr[term], self.indptr[term + 1]
         return self.rows[start:stop], self.weights[start:stop]
 
-    def lookup(self, term: int, rows: np.ndarray) -> np.ndarray:
-        """The weight of ``term`` in each of ``rows`` (0 where absent)."""
-        start, stop = int(self.indptr[term]), int(self.indptr[term + 1])
-        if stop - start <= 4 * SKIP or not len(rows):
-            held = self.rows[start:stop]
-            if not len(held):
-                return np.zeros(len(rows), dtype=np.float32)
-            at = np.minimum(np.searchsorted(held, rows), len(held) - 1)
-            return np.where(held[at] == rows, self.weights[start + at], np.float32(0))
-        skips = self.skips[self.skip_indptr[term] : self.skip_indptr[term + 1]]
-        block = np.maximum(np.searchsorted(skips, rows, side="right") - 1, 0)
-        at = np.minimum(start + block[:, None] * SKIP + _OFFSETS, stop - 1)
-        hit = self.rows[at] == rows[:, None]
-        column = hit.argmax(axis=1)
-        return np.where(hit.any(axis=1), self.weights[at[np.arange(len(rows)), column]], np.float32(0))
+    def lookup(self, terms: np.ndarray | list[int], rows: np.ndarray | list[int]) -> np.ndarray:
+        """The weight of each of ``terms`` in each of ``rows``: a (terms × rows) array, 0 where absent.
+
+        Every pair at once: each skip entry is keyed by (term, row) in 64 bits, so one ``searchsorted``
+        finds every pair's block; a binary search of the blocks, all in step, then finds the row.
+        """
+        pair_terms = np.asarray(terms, dtype=np.int64)[:, None]
+        pair_rows = np.asarray(rows, dtype=np.int64)[None, :]
+        if not len(self.rows):
+            return np.zeros((pair_terms.shape[0], pair_rows.shape[1]), dtype=np.float32)
+        start, stop = self.indptr[pair_terms], self.indptr[pair_terms + 1]
+        found = np.searchsorted(self._skip_keys, (pair_terms << 32) | pair_rows, side="right") - 1
+        # The block's first row is at most the row sought (else the row is not in the list at all).
+        at = start + np.maximum(found - self.skip_indptr[pair_terms], 0) * SKIP
+        end = np.minimum(at + SKIP, stop)
+        last = len(self.rows) - 1
+        step = SKIP // 2
+        while step:
+            probe = at + step
+            at = np.where((probe < end) & (self.rows[np.minimum(probe, last)] <= pair_rows), probe, at)
+            step //= 2
+        at = np.minimum(at, last)
+        hit = (stop > start) & (self.rows[at] == pair_rows)
+        weights: np.ndarray = np.where(hit, self.weights[at], np.float32(0))
+        return weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +202,6 @@ class Scorer:
         rows: np.ndarray = (np.arange(total, dtype=np.int64) + offsets).astype(np.int32)
         return rows
 
-    def _contribution(self, term: int, rows: np.ndarray) -> np.ndarray:
-        """A term's weight in each sentence plus the context weight × its weight in the paragraph."""
-        contribution: np.ndarray = self.sentences.lookup(term, rows) + self.alpha * self.paragraphs.lookup(
-            term, self.paragraph_of[rows]
-        )
-        return contribution
-
     def top(
         self, terms: np.ndarray, weights: np.ndarray, k: int, boosts: Boosts | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -232,12 +241,14 @@ class Scorer:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         rows, scores, previous_own = found.rows, found.scores, found.previous_own
         anaphoric = self.features.anaphoric[rows]
-        # The common terms, for the kept rows (and for the sentence before each anaphoric one).
-        for i in order[n_rare:]:
-            term, weight = int(terms[i]), np.float32(weights[i])
-            scores = scores + weight * self._contribution(term, rows)
-            if anaphoric.any():
-                previous_own = previous_own + weight * self.sentences.lookup(term, rows[anaphoric] - 1)
+        # The common terms, for the kept rows (and for the sentence before each anaphoric one), each a
+        # term's weight in the sentence plus the context weight × its weight in the paragraph.
+        common = terms[order[n_rare:]]
+        own = self.sentences.lookup(common, np.concatenate([rows, rows[anaphoric] - 1]))
+        context = self.paragraphs.lookup(common, self.paragraph_of[rows])
+        for i, weight in enumerate(weights[order[n_rare:]].astype(np.float32)):
+            scores = scores + weight * (own[i, : len(rows)] + self.alpha * context[i])
+            previous_own = previous_own + weight * own[i, len(rows) :]
         scores[anaphoric] += np.float32(self.weights.anaphor) * previous_own
         if boosts.numeric:
             scores = np.where(self.features.digits[rows], scores * np.float32(self.weights.number), scores)
@@ -273,7 +284,8 @@ class Scorer:
             rows = self._best(candidates, partial, keep, repeats=2 * len(rare))
             # A kept sentence's successor that opens with «او» or «این» may be the one that answers.
             following = rows[rows + 1 < len(self.paragraph_of)] + 1
-            following = np.setdiff1d(following[self.features.anaphoric[following]], rows)
+            following = following[self.features.anaphoric[following]]
+            following = following[(following[:, None] != rows).all(axis=1)]  # both short: no sorting
             rows = np.concatenate([rows, following])
             scores = acc_s[rows] + self.alpha * acc_p[self.paragraph_of[rows]]
             previous_own = acc_s[rows[self.features.anaphoric[rows]] - 1]

@@ -108,8 +108,8 @@ def test_no_terms_and_no_k_give_nothing() -> None:
 @pytest.mark.parametrize("rows", [[0, 5, 9], [], [3]])
 def test_lookup(rows: list[int]) -> None:
     matrix = sp.csr_matrix(np.array([[1, 0], [0, 2], [0, 0], [4, 0], [0, 0], [5, 0], [0, 0], [0, 0], [0, 0], [7, 1]]))
-    found = Postings.from_matrix(matrix).lookup(0, np.array(rows, dtype=np.int64))
-    assert found.tolist() == [float(matrix[r, 0]) for r in rows]
+    found = Postings.from_matrix(matrix).lookup(np.array([0, 1]), np.array(rows, dtype=np.int64))
+    assert found.tolist() == [[float(matrix[r, term]) for r in rows] for term in (0, 1)]
 
 
 @pytest.mark.parametrize("held", [1, 100, 129, 5_000, 60_000])
@@ -121,4 +121,4 @@ def test_lookup_in_long_lists_matches_dense(held: int) -> None:
     matrix = sp.csr_matrix((weights, (rows, np.zeros(held, dtype=np.int64))), shape=(n, 1))
     queried = np.unique(np.concatenate([rng.integers(0, n, 300), rows[:: max(1, held // 50)], [0, n - 1]]))
     dense = matrix.toarray().ravel()
-    assert np.array_equal(Postings.from_matrix(matrix).lookup(0, queried), dense[queried].astype(np.float32))
+    assert np.array_equal(Postings.from_matrix(matrix).lookup([0], queried)[0], dense[queried].astype(np.float32))
