@@ -56,6 +56,8 @@ class Library:
         self._index: Index | None = None
         self._rejected: tuple[Rejected, ...] = ()
         self._reloading = asyncio.Lock()
+        self.loaded_at = 0.0
+        """When the seeds of the current index were read (Unix time): a reload announced later is news."""
 
     @property
     def index(self) -> Index:
@@ -74,11 +76,12 @@ class Library:
 
         Raises ``SeedsError`` when the seeds folder is missing or holds nothing loadable.
         """
+        read_at = time.time()
         seeds = load_seeds(self.seeds_dir)
         self._rejected = seeds.rejected
         index = self._load_saved(seeds) or self._build(seeds)
         display("")  # build hazm's normalizer now (about 2 s), not while the first question waits
-        self._index = index
+        self._index, self.loaded_at = index, read_at
         return index
 
     def _load_saved(self, seeds: SeedSet) -> Index | None:
@@ -110,14 +113,14 @@ class Library:
         if self._reloading.locked():
             return ReloadReport(*before, *before, 0.0, already_running=True)
         async with self._reloading:
-            started = time.perf_counter()
+            started, read_at = time.perf_counter(), time.time()
             try:
                 new, rejected = await asyncio.to_thread(self._load_and_build)
             except (SeedsError, OSError) as exc:
                 seconds = time.perf_counter() - started
                 _logger.warning("reload failed, the previous index stays: %s", exc)
                 return ReloadReport(*before, *before, seconds, error=str(exc))
-            self._index, self._rejected = new, rejected
+            self._index, self._rejected, self.loaded_at = new, rejected, read_at
             seconds = time.perf_counter() - started
         old_digests, new_digests = _digests(old), _digests(new)
         kept = new_digests.keys() & old_digests.keys()
@@ -134,8 +137,9 @@ class Library:
         _logger.info(
             "reloaded in %.2f s: %d -> %d articles, %d -> %d sentences, %d added, %d removed, %d changed, %d rejected",
             seconds,
-            *before,
+            before[0],
             len(new.articles),
+            before[1],
             len(new),
             len(report.added),
             len(report.removed),

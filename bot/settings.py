@@ -10,10 +10,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = ["DEFAULT_API_BASE_URL", "Settings", "SettingsError"]
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -30,6 +32,25 @@ def _admin_ids(raw: str) -> frozenset[int]:
             raise SettingsError(f"PASOKH_ADMIN_IDS must be comma-separated Telegram user ids, not {part!r}")
         ids.add(int(part))
     return frozenset(ids)
+
+
+def _redis_url(raw: str) -> str | None:
+    """The Redis URL, checked for a usable form; errors never quote it (it may hold a password)."""
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise SettingsError("PASOKH_REDIS_URL is not a valid URL; use the form redis://host:6379/0") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise SettingsError(
+            f"PASOKH_REDIS_URL must start with {', '.join(s + '://' for s in REDIS_SCHEMES)} "
+            "(e.g. redis://redis:6379/0)"
+        )
+    if not (parts.path if parts.scheme == "unix" else parts.hostname):
+        raise SettingsError("PASOKH_REDIS_URL names no Redis server; use the form redis://host:6379/0")
+    return raw
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -53,6 +74,23 @@ class Settings:
     api_base_url: str = DEFAULT_API_BASE_URL
     webhook_secret: str | None = field(default=None, repr=False)
     questions_per_minute: int = 20
+    redis_url: str | None = field(default=None, repr=False)
+    """Several workers share Redis here (stats, reloads, flood limits); None: one process, SQLite."""
+    messages_per_second: int = 30
+    """Messages a second the bot sends in all (every worker together): Telegram allows about 30."""
+
+    @property
+    def redis_password(self) -> str | None:
+        """The password in the Redis URL, to keep out of logs."""
+        return urlsplit(self.redis_url).password if self.redis_url else None
+
+    def require_shared_secret(self) -> None:
+        """Several webhook workers must accept one secret: with Redis, a random one per process won't do."""
+        if self.redis_url and not self.webhook_secret:
+            raise SettingsError(
+                "PASOKH_WEBHOOK_SECRET must be set when PASOKH_REDIS_URL is: every webhook worker must "
+                "accept the same secret (e.g. the output of `openssl rand -hex 32`)"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -77,4 +115,6 @@ class Settings:
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL,
             webhook_secret=secret,
             questions_per_minute=_positive_int(env, "PASOKH_QUESTIONS_PER_MINUTE", 20),
+            redis_url=_redis_url(env.get("PASOKH_REDIS_URL", "").strip()),
+            messages_per_second=_positive_int(env, "PASOKH_MESSAGES_PER_SECOND", 30),
         )

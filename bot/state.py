@@ -2,6 +2,9 @@
 
 The database runs in WAL mode and commits every record on its own, so a crash (even ``kill -9``)
 mid-write leaves a readable file that lacks at most the record being written.
+
+Handlers see the state through ``Store``, which both ``SqliteStore`` (one process, this file) and
+``bot.cluster.RedisStore`` (several workers sharing Redis) provide.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["Asked", "State", "Unanswered"]
+__all__ = ["ASKED_KEPT", "UNANSWERED_KEPT", "Asked", "SqliteStore", "State", "Store", "Unanswered"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -103,3 +107,56 @@ class State:
         with self._lock:
             row = self._db.execute("SELECT id, chat_id, question FROM asked WHERE id = ?", (question_id,)).fetchone()
         return Asked(*row) if row else None
+
+
+class Store(Protocol):
+    """The state handlers use: counters, the unanswered log, asked questions (for result buttons)."""
+
+    async def count(self, name: str, by: int = 1) -> None:
+        """Add ``by`` to the counter ``name``."""
+
+    async def counters(self) -> dict[str, int]:
+        """Every counter."""
+
+    async def log_unanswered(self, question: str, chat_type: str) -> None:
+        """Remember a question that got no answer (the newest ``UNANSWERED_KEPT`` are kept)."""
+
+    async def unanswered(self, limit: int = 20) -> list[Unanswered]:
+        """The last ``limit`` unanswered questions, newest first."""
+
+    async def remember_question(self, chat_id: int, question: str) -> int:
+        """Store a question so its result buttons can find it again (the newest ``ASKED_KEPT``); its id."""
+
+    async def asked(self, question_id: int) -> Asked | None:
+        """A remembered question, or None when unknown or expired."""
+
+    async def close(self) -> None:
+        """Release the connection."""
+
+
+class SqliteStore:
+    """``Store`` over the SQLite ``State``: its calls take well under a millisecond, so they run inline."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def count(self, name: str, by: int = 1) -> None:
+        self.state.count(name, by)
+
+    async def counters(self) -> dict[str, int]:
+        return self.state.counters()
+
+    async def log_unanswered(self, question: str, chat_type: str) -> None:
+        self.state.log_unanswered(question, chat_type)
+
+    async def unanswered(self, limit: int = 20) -> list[Unanswered]:
+        return self.state.unanswered(limit)
+
+    async def remember_question(self, chat_id: int, question: str) -> int:
+        return self.state.remember_question(chat_id, question)
+
+    async def asked(self, question_id: int) -> Asked | None:
+        return self.state.asked(question_id)
+
+    async def close(self) -> None:
+        self.state.close()

@@ -1,0 +1,250 @@
+"""Flood limits: Telegram's on what the bot sends, ours on what each user asks.
+
+One process uses PTB's ``AIORateLimiter`` and an in-memory ``FloodGuard``. Several workers sharing Redis
+use ``SharedRateLimiter`` and ``SharedFloodGuard``: moving windows kept in Redis by the ``limits``
+library, so the limits hold for the bot as a whole, whichever worker sends or is asked. While Redis is
+down both fall back to the same windows in this process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+from bot.cluster import REDIS_ERRORS, SharedRedis
+
+__all__ = ["GROUP_WINDOW", "FloodGuard", "Guard", "SharedFloodGuard", "SharedRateLimiter"]
+
+_logger = logging.getLogger(__name__)
+
+GROUP_MESSAGES = 20
+GROUP_WINDOW = 61
+"""Seconds of the per-group window: Telegram's minute and one second for the way to Telegram (a slot is
+taken just before the request leaves; Telegram counts when it arrives)."""
+_JSON = bool | dict[str, Any] | list[dict[str, Any]]
+
+
+class Guard(Protocol):
+    """A per-user limit; ``verdict`` says "ok", "warn" (over it, say so once) or "quiet" (over, said)."""
+
+    per_minute: int
+
+    async def verdict(self, user_id: int) -> str: ...
+
+
+class FloodGuard:
+    """Per-user limit on questions a minute; the first refusal in a minute is announced, later ones not.
+
+    Users idle for a minute are forgotten, so memory follows the users of the last minute only.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._asked: dict[int, collections.deque[float]] = {}
+        self._warned: dict[int, float] = {}
+        self._swept = 0.0
+
+    async def verdict(self, user_id: int) -> str:
+        """``check`` now (the interface ``SharedFloodGuard`` shares)."""
+        return self.check(user_id)
+
+    def check(self, user_id: int, now: float | None = None) -> str:
+        """Return "ok", "warn" (over the limit, say so once) or "quiet" (over the limit, already said)."""
+        now = time.monotonic() if now is None else now
+        self._sweep(now)
+        asked = self._asked.setdefault(user_id, collections.deque())
+        while asked and asked[0] <= now - 60:
+            asked.popleft()
+        if len(asked) < self.per_minute:
+            asked.append(now)
+            return "ok"
+        if now - self._warned.get(user_id, -60.0) >= 60:
+            self._warned[user_id] = now
+            return "warn"
+        return "quiet"
+
+    def __len__(self) -> int:
+        """Users remembered."""
+        return len(self._asked)
+
+    def _sweep(self, now: float) -> None:
+        """Once a minute, forget users with nothing in the last minute."""
+        if now - self._swept < 60:
+            return
+        self._swept = now
+        for user_id in [u for u, asked in self._asked.items() if not asked or asked[-1] <= now - 60]:
+            del self._asked[user_id]
+        for user_id in [u for u, at in self._warned.items() if at <= now - 60]:
+            del self._warned[user_id]
+
+
+def _windows(shared: SharedRedis) -> MovingWindowRateLimiter:
+    """Moving windows in Redis through ``limits``, on the worker's own Redis connection pool."""
+    scheme, rest = shared.url.split("://", 1)
+    storage = RedisStorage(
+        f"async+{'redis+unix' if scheme == 'unix' else scheme}://{rest}",
+        implementation="redispy",
+        connection_pool=shared.client.connection_pool,  # type: ignore[arg-type]  # passed on to redis-py
+        key_prefix=shared.key("limits"),
+    )
+    return MovingWindowRateLimiter(storage)
+
+
+class _Windows:
+    """Moving windows in Redis, or in this process's memory while Redis is down."""
+
+    def __init__(self, shared: SharedRedis) -> None:
+        self.shared = shared
+        self._shared = _windows(shared)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+
+    async def _pick[T](self, use: Callable[[MovingWindowRateLimiter], Coroutine[Any, Any, T]]) -> T:
+        if self.shared.available:
+            try:
+                result = await use(self._shared)
+            except REDIS_ERRORS as error:
+                self.shared.failed("flood limits", error)
+            else:
+                self.shared.succeeded()
+                return result
+        return await use(self._local)
+
+    async def hit(self, item: RateLimitItem, *ids: str) -> bool:
+        """Take a slot if one is free."""
+        return await self._pick(lambda windows: windows.hit(item, *ids))
+
+    async def free_in(self, item: RateLimitItem, *ids: str) -> float:
+        """Seconds until a slot is free (0 when one is)."""
+
+        async def wait(windows: MovingWindowRateLimiter) -> float:
+            stats = await windows.get_window_stats(item, *ids)
+            return 0.0 if stats.remaining > 0 else max(0.0, stats.reset_time - time.time())
+
+        return await self._pick(wait)
+
+    async def take(self, item: RateLimitItem, *ids: str) -> None:
+        """Wait for a slot and take it."""
+        while not await self.hit(item, *ids):  # noqa: ASYNC110 (the window is in Redis: no event to wait on)
+            await asyncio.sleep(min(max(await self.free_in(item, *ids), 0.01), item.get_expiry()))
+
+
+class SharedFloodGuard:
+    """``FloodGuard`` across workers: a moving window per user in Redis, the warning once a minute."""
+
+    def __init__(self, shared: SharedRedis, name: str, per_minute: int) -> None:
+        self.shared = shared
+        self.name = name
+        self.per_minute = per_minute
+        self._item = RateLimitItemPerMinute(per_minute)
+        self._windows = _Windows(shared)
+        self._local = FloodGuard(per_minute)
+
+    async def verdict(self, user_id: int) -> str:
+        if not self.shared.available:
+            return self._local.check(user_id)
+        if await self._windows.hit(self._item, self.name, str(user_id)):
+            return "ok"
+        warned = self.shared.key("flood", self.name, "warned", user_id)
+
+        async def first_warning() -> bool:
+            return bool(await self.shared.client.set(warned, 1, nx=True, ex=60))
+
+        return "warn" if await self.shared.attempt("flood limits", first_warning, True) else "quiet"
+
+
+class SharedRateLimiter(BaseRateLimiter[int]):
+    """Telegram's flood limits for every worker together, like PTB's ``AIORateLimiter`` for one process.
+
+    At most ``per_second`` requests that name a chat a second, and 20 a minute per group (a negative
+    chat id or an @username), counted in moving windows in Redis. A request waits until its windows
+    allow it, never fails for them. A ``RetryAfter`` from Telegram pauses every worker for the time it
+    asks, and the request is retried up to ``max_retries`` times.
+    """
+
+    def __init__(self, shared: SharedRedis, *, per_second: int = 30, max_retries: int = 0) -> None:
+        self.shared = shared
+        self.max_retries = max_retries
+        self._overall = RateLimitItemPerSecond(per_second)
+        self._group = RateLimitItemPerSecond(GROUP_MESSAGES, GROUP_WINDOW)
+        self._windows = _Windows(shared)
+        self._pause_key = shared.key("pause")
+        self._paused_until = 0.0  # time.monotonic(): a pause ordered here (also while Redis is down)
+
+    async def initialize(self) -> None:
+        """Nothing to set up: the windows live in Redis."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release: the Redis connection belongs to the worker."""
+
+    async def _wait_for_pause(self) -> None:
+        """Sleep out a ``RetryAfter`` pause ordered by this or any other worker."""
+        local = self._paused_until - time.monotonic()
+        if local > 0:
+            await asyncio.sleep(local)
+        shared = await self.shared.attempt("flood pause", lambda: self.shared.client.pttl(self._pause_key), -2)
+        if shared > 0:
+            await asyncio.sleep(shared / 1000)
+
+    async def _pause(self, seconds: float) -> None:
+        self._paused_until = time.monotonic() + seconds
+        milliseconds = int(seconds * 1000)
+        await self.shared.attempt(
+            "flood pause", lambda: self.shared.client.set(self._pause_key, 1, px=milliseconds), None
+        )
+
+    async def _slot(self, chat: bool, group: str | None) -> None:
+        """Wait until the windows allow a request, and take its slots.
+
+        The group's slot is taken last, right before the request leaves, so its timestamp is the send
+        time; when another worker took the free slot meanwhile, wait again (the overall slot is lost).
+        """
+        while True:
+            if group is not None:
+                while (wait := await self._windows.free_in(self._group, "group", group)) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(max(wait, 0.01))
+            if chat:
+                await self._windows.take(self._overall, "all")
+            if group is None or await self._windows.hit(self._group, "group", group):
+                return
+
+    async def process_request(  # noqa: PLR0917 (BaseRateLimiter's signature)
+        self,
+        callback: Callable[..., Coroutine[Any, Any, _JSON]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> _JSON:
+        """Pace the request with the shared windows; on ``RetryAfter`` pause every worker and retry."""
+        max_retries = rate_limit_args or self.max_retries
+        chat_id = data.get("chat_id")
+        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+            chat_id = int(chat_id)  # PTB accepts an integer chat id as a string too
+        # As AIORateLimiter: a negative id or an @username is a group or a channel.
+        group = str(chat_id) if (isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str) else None
+        for attempt in range(max_retries + 1):
+            await self._wait_for_pause()
+            await self._slot(chat_id is not None, group)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                if attempt == max_retries:
+                    _logger.warning("%s: rate limit hit after %d retries", endpoint, max_retries)
+                    raise
+                after = error.retry_after
+                seconds = (after.total_seconds() if isinstance(after, dt.timedelta) else float(after)) + 0.1
+                _logger.info("%s: rate limit hit; every worker waits %.1f s", endpoint, seconds)
+                await self._pause(seconds)
+        raise AssertionError("unreachable")  # the last attempt returns or raises

@@ -1,0 +1,290 @@
+"""The Redis parts of several workers, in one process against a real redis-server: the shared store,
+flood limits held across workers, reload announcements, and answering on through a Redis outage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from telegram.error import RetryAfter
+
+import bot.cluster
+from bot.cluster import RedisStore, ReloadSync, SharedRedis
+from bot.flood import SharedFloodGuard, SharedRateLimiter
+from bot.library import Library
+from bot.settings import Settings, SettingsError
+from tests.bot_harness import copy_seeds
+from tests.cluster_harness import NEW_ARTICLE, RedisServer
+from tests.conftest import write_seed
+
+QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
+
+
+@pytest_asyncio.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def connect(redis_server: RedisServer) -> AsyncIterator[Callable[[], SharedRedis]]:
+    """Open connections to the test's Redis, as separate workers would; all closed at the end."""
+    opened: list[SharedRedis] = []
+
+    def open_one() -> SharedRedis:
+        opened.append(SharedRedis(redis_server.url))
+        return opened[-1]
+
+    yield open_one
+    for shared in opened:
+        await shared.close()
+
+
+# -- settings -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://:hunter2secret@cache:6379", "must start with"),
+        ("redis://:hunter2secret@cache:port", "not a valid URL"),
+        ("redis://:hunter2secret@", "names no Redis server"),
+    ],
+)
+def test_a_bad_redis_url_is_one_line_that_never_shows_its_password(url: str, fragment: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x", "PASOKH_REDIS_URL": url})
+    message = str(raised.value)
+    assert fragment in message and "\n" not in message
+    assert "hunter2secret" not in message
+
+
+def test_webhook_workers_sharing_redis_need_one_webhook_secret() -> None:
+    shared = Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x", "PASOKH_REDIS_URL": "redis://:pw12345678@cache:6379/0"})
+    assert shared.redis_password == "pw12345678"
+    assert "pw12345678" not in repr(shared)
+    with pytest.raises(SettingsError, match="PASOKH_WEBHOOK_SECRET must be set"):
+        shared.require_shared_secret()
+    Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x"}).require_shared_secret()  # one process: a random one is fine
+
+
+# -- the shared store ------------------------------------------------------------------------------------
+
+
+async def test_the_store_is_shared_and_bounded(connect: Callable[[], SharedRedis], monkeypatch) -> None:
+    monkeypatch.setattr(bot.cluster, "UNANSWERED_KEPT", 5)
+    monkeypatch.setattr(bot.cluster, "ASKED_KEPT", 3)
+    one, two = RedisStore(connect()), RedisStore(connect())  # two workers
+    await one.count("answered")
+    await two.count("answered", 2)
+    await two.count("unanswered")
+    assert await one.counters() == {"answered": 3, "unanswered": 1}
+    for n in range(8):
+        await (one, two)[n % 2].log_unanswered(f"پرسش {n}", "private")
+    assert [u.question for u in await two.unanswered(20)] == [f"پرسش {n}" for n in range(7, 2, -1)]
+    ids = [await (one, two)[n % 2].remember_question(-100 - n, f"q{n}") for n in range(5)]
+    assert ids == sorted(set(ids))
+    found = await two.asked(ids[-1])
+    assert found is not None and (found.chat_id, found.question) == (-104, "q4")
+    assert [await one.asked(i) is not None for i in ids] == [False, False, True, True, True]  # the newest 3
+    assert await one.asked(0) is None
+
+
+async def test_a_redis_outage_loses_records_but_never_a_question(
+    redis_server: RedisServer, connect: Callable[[], SharedRedis], monkeypatch, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.cluster")
+    monkeypatch.setattr(bot.cluster, "RETRY_AFTER", 0.2)
+    shared = connect()
+    store, guard = RedisStore(shared), SharedFloodGuard(shared, "questions", 2)
+    await store.count("answered")
+    await redis_server.stop()
+    started = time.monotonic()
+    await store.count("answered")  # lost, not raised
+    await store.log_unanswered("؟", "private")
+    assert await store.remember_question(1, "q") == 0  # its buttons will say they expired
+    assert await store.asked(1) is None
+    assert [await guard.verdict(7) for _ in range(4)] == ["ok", "ok", "warn", "quiet"]  # per process meanwhile
+    assert time.monotonic() - started < 3 * bot.cluster.TIMEOUT
+    assert sum("Redis unavailable" in r.message for r in caplog.records) == 1  # logged once per outage
+    await redis_server.start()  # an empty Redis on the same port
+    await asyncio.sleep(0.3)
+    await store.count("answered")
+    assert await store.counters() == {"answered": 1}
+    assert any("Redis is back" in r.message for r in caplog.records)
+
+
+# -- flood limits across workers -----------------------------------------------------------------------------
+
+
+async def test_the_question_limit_holds_across_workers_and_warns_once(connect: Callable[[], SharedRedis]) -> None:
+    guards = [SharedFloodGuard(connect(), "questions", 3) for _ in range(3)]
+    verdicts = [await guards[n % 3].verdict(42) for n in range(6)]
+    assert verdicts == ["ok", "ok", "ok", "warn", "quiet", "quiet"]
+    assert await guards[1].verdict(43) == "ok"  # another user is not held up
+    lookups = SharedFloodGuard(guards[0].shared, "lookups", 3)
+    assert await lookups.verdict(42) == "ok"  # a separate allowance
+
+
+def _sender(times: list[float]) -> Callable[..., Coroutine[Any, Any, bool]]:
+    async def send(*args: Any, **kwargs: Any) -> bool:
+        times.append(time.monotonic())
+        return True
+
+    return send
+
+
+def _most_within(times: list[float], seconds: float) -> int:
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t - start < seconds) for i, start in enumerate(times))
+
+
+async def test_telegrams_limits_hold_for_all_workers_together(connect: Callable[[], SharedRedis]) -> None:
+    limiters = [SharedRateLimiter(connect(), per_second=30) for _ in range(3)]
+    private: list[float] = []
+    group: list[float] = []
+
+    async def request(n: int, chat_id: int | str, times: list[float]) -> None:
+        data = {"chat_id": chat_id, "text": "x"}
+        await limiters[n % 3].process_request(_sender(times), (), {}, "sendMessage", data, None)
+
+    started = time.monotonic()
+    sending = [asyncio.create_task(request(n, 1000 + n, private)) for n in range(75)]
+    sending += [asyncio.create_task(request(n, "@some_channel" if n % 2 else -100123, group)) for n in range(50)]
+    await asyncio.wait_for(asyncio.gather(*sending[:75]), 30)
+    # 75 private messages from three workers: 30 a second at most, so they take two seconds or more. A
+    # request leaves after it takes its slot, later when the loop is busy (10 ms here when idle, more on a
+    # loaded machine): measured at the callback, the 1-second windows are taken 0.2 s shorter.
+    assert _most_within(private, 0.8) <= 30
+    assert private[-1] - started >= 1.95
+    for _ in range(100):  # 20 for the group and 20 for the channel...
+        if len(group) >= 40:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    assert len(group) == 40  # ...and no more: the minute's windows are full
+    for task in sending[75:]:
+        task.cancel()
+    await asyncio.gather(*sending[75:], return_exceptions=True)
+
+
+async def test_retry_after_pauses_every_worker_and_retries(connect: Callable[[], SharedRedis]) -> None:
+    one, two = SharedRateLimiter(connect(), max_retries=3), SharedRateLimiter(connect(), max_retries=3)
+    attempts: list[float] = []
+
+    async def flooded(*args: Any, **kwargs: Any) -> bool:
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            raise RetryAfter(1)
+        return True
+
+    other: list[float] = []
+    first = asyncio.create_task(one.process_request(flooded, (), {}, "sendMessage", {"chat_id": 1}, None))
+    await asyncio.sleep(0.2)  # the first attempt got its RetryAfter by now
+    assert await two.process_request(_sender(other), (), {}, "sendMessage", {"chat_id": 2}, None)
+    assert await first is True
+    assert len(attempts) == 2 and attempts[1] - attempts[0] >= 1.0
+    assert other[0] - attempts[0] >= 0.9  # the other worker waited out the pause too
+
+    async def always_flooded(*args: Any, **kwargs: Any) -> bool:
+        raise RetryAfter(0)
+
+    with pytest.raises(RetryAfter):
+        await one.process_request(always_flooded, (), {}, "sendMessage", {"chat_id": 1}, 1)
+
+
+# -- reloads reach every worker --------------------------------------------------------------------------------
+
+
+def _library(seeds: Path) -> Library:
+    library = Library(seeds)
+    library.open()
+    return library
+
+
+def _knows_the_observatory(library: Library) -> bool:
+    return any("رصدخانه" in article.title for article in library.index.articles)
+
+
+async def test_an_announced_reload_reaches_running_and_later_workers(
+    tmp_path: Path, connect: Callable[[], SharedRedis]
+) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    leader_library, follower_library = _library(seeds), _library(seeds)
+    leader = ReloadSync(connect(), leader_library, check_every=30)
+    follower = ReloadSync(connect(), follower_library, check_every=30)
+    follower.worker, leader.worker = "follower", "leader"
+    await leader.start()
+    await follower.start()
+    try:
+        write_seed(seeds, "zz_observatory.txt", NEW_ARTICLE)
+        assert (await leader_library.reload()).ok
+        version = await leader.announce()
+        fleet = await leader.fleet(version, wait=30)
+        assert fleet.complete and (fleet.live, fleet.current) == (2, 2), fleet
+        assert _knows_the_observatory(follower_library)  # through pub/sub, well before the 30 s check
+        assert follower.version == version == 1
+        assert 0 <= (await leader.delays())["follower"] < 30
+
+        late = ReloadSync(connect(), _library(seeds))  # started after the reload: takes the version as its own
+        await late.start()
+        assert late.version == 1
+        await late.stop()
+    finally:
+        await follower.stop()
+        await leader.stop()
+
+
+async def test_a_missed_announcement_is_caught_by_the_periodic_check(
+    tmp_path: Path, connect: Callable[[], SharedRedis]
+) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    library = _library(seeds)
+    follower = ReloadSync(connect(), library, check_every=0.3)
+    await follower.start()
+    try:
+        write_seed(seeds, "zz_observatory.txt", NEW_ARTICLE)
+        shared = connect()  # a reload announced by bumping the key only, as if the message were lost
+        await shared.client.incr(shared.key("index", "version"))
+        for _ in range(100):
+            if _knows_the_observatory(library):
+                break
+            await asyncio.sleep(0.1)
+        assert _knows_the_observatory(library)
+        assert follower.version == 1
+    finally:
+        await follower.stop()
+
+
+async def test_a_follower_that_cannot_reload_keeps_its_index_and_the_admin_hears_it(
+    tmp_path: Path, connect: Callable[[], SharedRedis]
+) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    leader_library = _library(seeds)
+    follower_library = _library(copy_seeds(tmp_path / "other"))
+    leader = ReloadSync(connect(), leader_library, check_every=30)
+    follower = ReloadSync(connect(), follower_library, check_every=30)
+    follower.worker = "follower"
+    await leader.start()
+    await follower.start()
+    try:
+        index = follower_library.index
+        for path in (tmp_path / "other").iterdir():  # its seeds folder is gone (an unmounted volume, say)
+            path.unlink()
+        (tmp_path / "other").rmdir()
+        assert (await leader_library.reload()).ok
+        fleet = await leader.fleet(await leader.announce(), wait=30)
+        assert (fleet.live, fleet.current) == (2, 1) and not fleet.complete
+        [failure] = fleet.failures
+        assert failure.startswith("follower: ")
+        assert follower_library.index is index  # still answering from the old one
+        assert follower.version == 0
+    finally:
+        await follower.stop()
+        await leader.stop()
