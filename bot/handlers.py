@@ -33,6 +33,7 @@ from telegram.ext import (
 
 from bot import texts
 from bot.library import Library, ReloadReport
+from bot.metrics import Metrics
 from bot.render import (
     article_pieces,
     first_keyboard,
@@ -118,10 +119,11 @@ class FloodGuard:
 class Pasokh:
     """The bot's handlers, holding what they share: settings, the library of articles, the state."""
 
-    def __init__(self, settings: Settings, library: Library, state: State) -> None:
+    def __init__(self, settings: Settings, library: Library, state: State, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.library = library
         self.state = state
+        self.metrics = metrics or Metrics(library)
         self.started = time.monotonic()
         self.flood = FloodGuard(settings.questions_per_minute)
         self.lookups = FloodGuard(settings.questions_per_minute * LOOKUPS_PER_QUESTION)
@@ -182,6 +184,7 @@ class Pasokh:
         return await asyncio.to_thread(answer, self.library.index if index is None else index, question, PAGES)
 
     async def _answer(self, message: Message, question: str) -> None:
+        arrived = time.perf_counter()
         user = message.from_user
         verdict = self.flood.check(user.id) if user else "ok"
         if verdict != "ok":
@@ -189,8 +192,10 @@ class Pasokh:
                 _logger.info("user %s is over %d questions a minute", user.id if user else "?", self.flood.per_minute)
                 await self._reply(message, texts.SLOW_DOWN)
             return
+        self.metrics.asked("private" if message.chat.type == ChatType.PRIVATE else "group")
         result = await self._search(question)
         if result.outcome in (Outcome.ANSWERED, Outcome.NOT_FOUND):
+            self.metrics.outcome(result.answered)
             self.state.count("answered" if result.answered else "unanswered")
             if not result.answered:
                 self.state.log_unanswered(question[:500], message.chat.type)
@@ -200,6 +205,7 @@ class Pasokh:
         for i, text in enumerate(messages):
             last = i == len(messages) - 1
             await self._reply(message, text, html_text=True, markup=markup if last else None)
+        self.metrics.replied(arrived)
 
     async def private(self, update: Update, context: Context) -> None:
         """A private message: the whole text is the question."""
@@ -299,6 +305,7 @@ class Pasokh:
         query = update.inline_query
         if query is None:
             return
+        arrived = time.perf_counter()
         question = query.query.strip()
         if not question:
             await deliver(lambda: query.answer([], cache_time=300), what="inline answer", idempotent=True)
@@ -308,6 +315,7 @@ class Pasokh:
                 lambda: query.answer([], cache_time=5, is_personal=True), what="inline answer", idempotent=True
             )
             return
+        self.metrics.asked("inline")
         result = await self._search(question)
         articles = [
             InlineQueryResultArticle(
@@ -323,6 +331,7 @@ class Pasokh:
         await deliver(
             lambda: query.answer(articles, cache_time=30, is_personal=False), what="inline answer", idempotent=True
         )
+        self.metrics.replied(arrived)
 
     # -- admins -----------------------------------------------------------------------------------
 
@@ -351,6 +360,7 @@ class Pasokh:
         _logger.info("reload requested by user %s", update.effective_user.id if update.effective_user else "?")
         await self._reply(message, texts.RELOADING)
         report = await self.library.reload()
+        self.metrics.reloaded(report)
         await self._reply(message, self._reload_text(report))
 
     @staticmethod

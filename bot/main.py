@@ -26,6 +26,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUp
 from bot import texts
 from bot.handlers import Pasokh
 from bot.library import Library
+from bot.metrics import Metrics
 from bot.sending import deliver
 from bot.settings import Settings, SettingsError
 from bot.state import State
@@ -110,12 +111,14 @@ def build_application(
     rate_limiter: bool = True,
     concurrent: bool = True,
     read_timeout: float | None = None,
+    metrics: Metrics | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Build the application: handlers, per-chat ordered concurrency, rate limiting, start-up checks.
 
     ``read_timeout`` (seconds; PTB's default is 5) bounds the wait for the Bot API's answer to a call.
+    ``metrics`` receives what the handlers count (for ``/metrics``; a private set when not given).
     """
-    pasokh = Pasokh(settings, library, state)
+    pasokh = Pasokh(settings, library, state, metrics)
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         me = application.bot.bot

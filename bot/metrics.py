@@ -1,0 +1,89 @@
+"""What the bot counts for Prometheus: questions, answers, reloads, answer latency, the index's size.
+
+Each application has its own ``CollectorRegistry`` (not prometheus-client's global one), so several
+applications can live in one process, as they do in the tests. Every worker process serves its own
+numbers at ``GET /metrics``; Prometheus scrapes each worker and sums them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bot.library import Library, ReloadReport
+
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "ChatKind", "Metrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+"""The Content-Type of the Prometheus text format."""
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Seconds: a search takes milliseconds, a reply through a busy Bot API can take seconds."""
+
+type ChatKind = Literal["private", "group", "inline"]
+
+
+class Metrics:
+    """The bot's Prometheus metrics, in a registry of their own."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.started = time.monotonic()
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # memory, CPU time, open files, start time
+        self.questions = Counter(
+            "pasokh_questions",
+            "Questions searched (past the per-user limit), by where they were asked",
+            ["chat_type"],
+            registry=self.registry,
+        )
+        self.answered = Counter("pasokh_answered", "Chat questions answered", registry=self.registry)
+        self.unanswered = Counter(
+            "pasokh_unanswered", "Chat questions with words to search for but no answer", registry=self.registry
+        )
+        self.reloads = Counter("pasokh_reloads", "Index reloads, by result", ["result"], registry=self.registry)
+        self.answer_seconds = Histogram(
+            "pasokh_answer_seconds",
+            "Seconds from a question reaching its handler to its reply being sent",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        articles = Gauge("pasokh_articles", "Articles in the current index", registry=self.registry)
+        sentences = Gauge("pasokh_sentences", "Sentences in the current index", registry=self.registry)
+        articles.set_function(lambda: self._size()[0])
+        sentences.set_function(lambda: self._size()[1])
+        for kind in ("private", "group", "inline"):  # present from the start, at 0
+            self.questions.labels(kind)
+        for result in ("ok", "failed"):
+            self.reloads.labels(result)
+
+    def _size(self) -> tuple[int, int]:
+        """Articles and sentences of the current index; zeros before the library is open."""
+        try:
+            index = self.library.index
+        except RuntimeError:
+            return 0, 0
+        return len(index.articles), len(index)
+
+    def asked(self, kind: ChatKind) -> None:
+        """Count a question about to be searched."""
+        self.questions.labels(kind).inc()
+
+    def outcome(self, answered: bool) -> None:
+        """Count a chat question as answered or not."""
+        (self.answered if answered else self.unanswered).inc()
+
+    def replied(self, since: float) -> None:
+        """Record a reply sent; ``since`` is the ``time.perf_counter()`` when the question arrived."""
+        self.answer_seconds.observe(time.perf_counter() - since)
+
+    def reloaded(self, report: ReloadReport) -> None:
+        """Count a reload that ran (one refused as already running is not counted)."""
+        if not report.already_running:
+            self.reloads.labels("ok" if report.ok else "failed").inc()
+
+    def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format."""
+        return generate_latest(self.registry)
