@@ -4,7 +4,7 @@
     pasokh chat [--seeds DIR | --index DIR]
     pasokh index build [--seeds DIR] --out DIR
     pasokh index stats [--seeds DIR | --index DIR]
-    pasokh run [--debug] [--webhook-url URL [--listen ADDR] [--port N]]
+    pasokh run [--debug] [--webhook-url URL] [--listen ADDR] [--port N]
 
 Exit codes: 0 done, 2 unusable input (no seeds folder, no loadable article, a bad saved index, bad
 arguments). Skipped seed files are named on stderr and do not change the exit code.
@@ -21,7 +21,7 @@ import shutil
 import sys
 import textwrap
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -255,14 +255,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 # -- parsing -------------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 50:
-        raise argparse.ArgumentTypeError("must be between 1 and 50")
-    return value
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
 
 
 def _source_options(parser: argparse.ArgumentParser, *, index: bool = True) -> None:
@@ -280,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="answer one question, or one per line from stdin with -")
     _source_options(ask)
-    ask.add_argument("--top", type=_positive, default=3, metavar="K", help="passages to return (default 3)")
+    ask.add_argument("--top", type=_whole(1, 50), default=3, metavar="K", help="passages to return (default 3)")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ask.add_argument("question", metavar="QUESTION", help='the question, or "-" to read one a line from stdin')
     ask.set_defaults(handler=cmd_ask)
@@ -301,8 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the Telegram bot (settings from the environment)")
     run.add_argument("--webhook-url", metavar="URL", help="receive updates by webhook at this public HTTPS URL")
-    run.add_argument("--listen", default="127.0.0.1", metavar="ADDR", help="webhook listen address")
-    run.add_argument("--port", type=int, default=8443, metavar="N", help="webhook listen port (default 8443)")
+    run.add_argument(
+        "--listen", default="127.0.0.1", metavar="ADDR", help="address of the webhook, /healthz and /metrics"
+    )
+    run.add_argument(
+        "--port",
+        type=_whole(0, 65535),
+        metavar="N",
+        help="port of the webhook, /healthz and /metrics (webhook default 8443; polling: none unless given)",
+    )
     run.add_argument("--debug", action="store_true", help="log at DEBUG level (the token stays redacted)")
     run.set_defaults(handler=cmd_run)
     return parser

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -26,6 +25,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUp
 from bot import texts
 from bot.handlers import Pasokh
 from bot.library import Library
+from bot.lifecycle import Serving, StartError, run_until_signal
 from bot.metrics import Metrics
 from bot.sending import deliver
 from bot.settings import Settings, SettingsError
@@ -195,8 +195,13 @@ def configure_logging(*hidden: str, level: int = logging.INFO) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def run(*, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int = 8443, debug: bool = False) -> int:
+def run(
+    *, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int | None = None, debug: bool = False
+) -> int:
     """Run the bot until SIGINT or SIGTERM; return the process exit code.
+
+    Long polling, or a webhook at ``webhook_url``; the HTTP server (webhook, ``/healthz``, ``/metrics``)
+    listens on ``listen``:``port`` (webhook mode: port 8443 unless given; polling mode: only when given).
 
     Every failure is logged through the redacting handler, never printed as a bare traceback: PTB's
     exceptions can hold the token (``InvalidToken`` quotes it).
@@ -210,38 +215,31 @@ def run(*, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int 
     configure_logging(settings.token, secret, level=logging.DEBUG if debug else logging.INFO)
     # PTB 22's opt-in to timedelta durations: without it every RetryAfter emits a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
+    serving = Serving(webhook_url=webhook_url, secret=secret, listen=listen, port=port)
     try:
-        return _run(settings, secret, webhook_url=webhook_url, listen=listen, port=port)
+        return _run(settings, serving)
     except InvalidToken:
         _logger.error("the Bot API at %s rejected TELEGRAM_BOT_TOKEN: check it with @BotFather", settings.api_base_url)
+        return 2
+    except StartError as exc:
+        _logger.error("cannot start: %s", exc)
         return 2
     except Exception:
         _logger.critical("the bot stopped on an unexpected error", exc_info=True)
         return 1
 
 
-def _run(settings: Settings, secret: str, *, webhook_url: str | None, listen: str, port: int) -> int:
+def _run(settings: Settings, serving: Serving) -> int:
     library = Library(settings.seeds_dir, settings.index_dir)
     try:
         library.open()
     except SeedsError as exc:
         _logger.error("cannot start: %s", exc)
         return 2
-    application = build_application(settings, library, State(settings.state_dir))
-    # Until the Bot API answers, PTB retries (1 s, then 1.5 times longer each time, up to 30 s).
+    metrics = Metrics(library)
+    application = build_application(settings, library, State(settings.state_dir), metrics=metrics)
+    # Until the Bot API answers, the bot asks again (1 s, then 1.5 times longer each time, up to 30 s).
     _logger.info("connecting to the Bot API at %s", settings.api_base_url)
-    if webhook_url is None:
-        application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
-    else:
-        path = urlsplit(webhook_url).path.strip("/")
-        application.run_webhook(
-            listen=listen,
-            port=port,
-            url_path=path,
-            webhook_url=webhook_url,
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
-            bootstrap_retries=-1,
-        )
+    asyncio.run(run_until_signal(application, metrics, serving))
     _logger.info("stopped")
     return 0

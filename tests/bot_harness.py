@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,8 +16,10 @@ from telegram.ext import Application
 
 from bot.library import Library
 from bot.main import build_application
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.state import State
+from bot.web import WebServer
 from tests.conftest import SEEDS
 from tests.standin import BotApiStandin, Call, SentMessage
 
@@ -34,6 +38,8 @@ class RunningBot:
     state: State
     seeds: Path
     state_dir: Path
+    metrics: Metrics
+    web: WebServer | None = None
 
 
 def copy_seeds(folder: Path) -> Path:
@@ -56,6 +62,9 @@ async def running_bot(
 ) -> AsyncIterator[RunningBot]:
     """Start the real application against ``api`` (polling, or a webhook with the given arguments).
 
+    ``webhook`` takes ``start_webhook``'s arguments (listen, port, url_path, webhook_url, secret_token); the
+    bot's own server (``bot.web``) serves it, with /healthz and /metrics.
+
     ``read_timeout`` shortens the wait for the Bot API's answers (for "slow" faults past the timeout).
     """
     seeds = seeds or copy_seeds(tmp_path / "seeds")
@@ -71,7 +80,10 @@ async def running_bot(
     library = Library(settings.seeds_dir)
     library.open()
     state = State(settings.state_dir)
-    app = build_application(settings, library, state, rate_limiter=rate_limiter, read_timeout=read_timeout)
+    metrics = Metrics(library)
+    app = build_application(
+        settings, library, state, rate_limiter=rate_limiter, read_timeout=read_timeout, metrics=metrics
+    )
     try:
         await app.initialize()
     except BaseException:
@@ -82,18 +94,45 @@ async def running_bot(
     await app.post_init(app)  # run_* would call it; we drive the application by hand
     await app.start()
     assert app.updater is not None
-    if webhook is None:
-        await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-    else:
-        await app.updater.start_webhook(allowed_updates=Update.ALL_TYPES, **webhook)
+    web = None
     try:
-        yield RunningBot(api, app, library, state, seeds, state_dir)
+        if webhook is None:
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        else:
+            web = WebServer(
+                app,
+                metrics,
+                listen=webhook["listen"],
+                port=webhook["port"],
+                webhook_path=webhook["url_path"],
+                secret=webhook["secret_token"],
+            )
+            await web.start()
+            await app.bot.set_webhook(
+                webhook["webhook_url"], secret_token=webhook["secret_token"], allowed_updates=Update.ALL_TYPES
+            )
+        yield RunningBot(api, app, library, state, seeds, state_dir, metrics, web)
     finally:
+        if web is not None:
+            await web.stop()
         if app.updater.running:
             await app.updater.stop()
         await app.stop()
         await app.shutdown()
         state.close()
+
+
+async def finish(process: asyncio.subprocess.Process) -> str:
+    """SIGTERM (if still running), then everything the process wrote to stdout and stderr."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return out.decode("utf-8", errors="replace") + err.decode("utf-8", errors="replace")
 
 
 def replies_to(message_id: int, chat_id: int) -> Any:

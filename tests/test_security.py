@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,16 @@ import pytest_asyncio
 from aiohttp import ClientSession
 
 from bot import texts
-from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, replies_to, running_bot, sent_to
+from tests.bot_harness import (
+    ADMIN_ID,
+    BOT_USERNAME,
+    RunningBot,
+    copy_seeds,
+    finish,
+    replies_to,
+    running_bot,
+    sent_to,
+)
 from tests.conftest import ROOT
 from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port, no_proxy_env, parse_html
 
@@ -254,19 +262,6 @@ async def _start(env: dict[str, str]) -> asyncio.subprocess.Process:
     )
 
 
-async def _finish(process: asyncio.subprocess.Process) -> str:
-    """SIGTERM (if still running), then everything the process wrote to stdout and stderr."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return out.decode("utf-8", errors="replace") + err.decode("utf-8", errors="replace")
-
-
 def _secrets(token: str) -> list[str]:
     return [token, token.split(":", 1)[1]]
 
@@ -283,7 +278,7 @@ async def test_the_token_never_appears_in_logs_errors_or_replies(api: BotApiStan
         [apology] = await ask(api, "بسیج یعنی چه؟")
         assert apology == texts.ERROR
     finally:
-        output = await _finish(process)
+        output = await finish(process)
     assert process.returncode == 0, output[-3000:]
     assert "error while handling an update" in output and "Traceback" in output
     assert "Calling Bot API endpoint" in output  # DEBUG lines were written
@@ -307,7 +302,7 @@ async def test_a_rejected_token_is_a_clear_error_without_the_token(tmp_path: Pat
 
 async def _finish_when_exited(process: asyncio.subprocess.Process) -> str:
     await process.wait()
-    return await _finish(process)
+    return await finish(process)
 
 
 # -- flood control ------------------------------------------------------------------------------------
