@@ -61,6 +61,10 @@ CHECK_EVERY = 20.0
 LIVE = 3 * CHECK_EVERY
 """A worker whose heartbeat is older than this is taken for gone."""
 REDIS_ERRORS = (RedisError, OSError)
+_RAISE_VERSION = """
+local stored = tonumber(redis.call('get', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > stored then redis.call('set', KEYS[1], ARGV[1]) end
+"""
 
 
 class SharedRedis:
@@ -228,6 +232,7 @@ class ReloadSync:
         self._announced_key = shared.key("index", "announced")
         self._workers_key = shared.key("workers")
         self._channel = shared.key("reload")
+        self._raise = shared.client.register_script(_RAISE_VERSION)
         self._unannounced = False  # a reload here whose announcement failed: retried at each check
         self._error: tuple[int, str] | None = None  # the version whose reload failed here, and why
         self._delay: float | None = None  # seconds from the last followed announcement to the swap
@@ -280,6 +285,7 @@ class ReloadSync:
 
     async def _publish(self) -> int:
         at = time.time()
+        await self._raise(keys=[self._version_key], args=[self.version])  # past every version served here
         version = int(await self.shared.client.incr(self._version_key))
         await self.shared.client.set(self._announced_key, repr(at))
         self.version, self._error, self._unannounced = version, None, False
@@ -328,6 +334,12 @@ class ReloadSync:
     # -- following ------------------------------------------------------------------------------------
 
     async def _announced(self) -> tuple[int, float]:
+        """The announced version and when (0 and 0 for none); never below the version served here.
+
+        A Redis restarted without its data has lost the version: the workers put back the highest they
+        serve, so that the next announcement is newer than all of them.
+        """
+        await self._raise(keys=[self._version_key], args=[self.version])
         version, announced = await self.shared.client.mget(self._version_key, self._announced_key)
         return int(version or 0), float(announced or 0)
 

@@ -219,7 +219,7 @@ async def test_an_announced_reload_reaches_running_and_later_workers(
     leader_library, follower_library = _library(seeds), _library(seeds)
     leader = ReloadSync(connect(), leader_library, check_every=30)
     follower = ReloadSync(connect(), follower_library, check_every=30)
-    follower.worker, leader.worker = "follower", "leader"
+    follower.worker, leader.worker = "follower", "leader"  # one process here: name them apart
     await leader.start()
     await follower.start()
     try:
@@ -270,7 +270,7 @@ async def test_a_follower_that_cannot_reload_keeps_its_index_and_the_admin_hears
     follower_library = _library(copy_seeds(tmp_path / "other"))
     leader = ReloadSync(connect(), leader_library, check_every=30)
     follower = ReloadSync(connect(), follower_library, check_every=30)
-    follower.worker = "follower"
+    follower.worker, leader.worker = "follower", "leader"
     await leader.start()
     await follower.start()
     try:
@@ -285,6 +285,40 @@ async def test_a_follower_that_cannot_reload_keeps_its_index_and_the_admin_hears
         assert failure.startswith("follower: ")
         assert follower_library.index is index  # still answering from the old one
         assert follower.version == 0
+    finally:
+        await follower.stop()
+        await leader.stop()
+
+
+async def test_reloads_still_reach_every_worker_after_redis_lost_its_data(
+    tmp_path: Path, redis_server: RedisServer, connect: Callable[[], SharedRedis], monkeypatch
+) -> None:
+    monkeypatch.setattr(bot.cluster, "RETRY_AFTER", 0.2)
+    seeds = copy_seeds(tmp_path / "seeds")
+    leader_library, follower_library = _library(seeds), _library(seeds)
+    leader = ReloadSync(connect(), leader_library, check_every=0.5)
+    follower = ReloadSync(connect(), follower_library, check_every=0.5)
+    follower.worker, leader.worker = "follower", "leader"  # one process here: name them apart
+    await leader.start()
+    await follower.start()
+    try:
+        write_seed(seeds, "zz_observatory.txt", NEW_ARTICLE)
+        assert (await leader_library.reload()).ok
+        assert (await leader.fleet(await leader.announce(), wait=30)).complete
+        assert follower.version == 1
+        await redis_server.stop()
+        await redis_server.start()  # empty: the version key is gone
+        probe = connect()
+        for _ in range(200):  # the workers reconnect and put their version back
+            if await probe.attempt("probe", lambda: probe.client.get(probe.key("index", "version")), None) == "1":
+                break
+            await asyncio.sleep(0.05)
+        (seeds / "zz_observatory.txt").unlink()
+        assert (await leader_library.reload()).ok
+        version = await leader.announce()
+        assert version == 2  # newer than what the follower serves, though Redis had forgotten it
+        assert (await leader.fleet(version, wait=30)).complete
+        assert not _knows_the_observatory(follower_library)
     finally:
         await follower.stop()
         await leader.stop()
