@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import html
 import logging
 import re
@@ -32,6 +31,8 @@ from telegram.ext import (
 )
 
 from bot import texts
+from bot.cluster import Fleet, ReloadSync
+from bot.flood import FloodGuard, Guard
 from bot.library import Library, ReloadReport
 from bot.metrics import Metrics
 from bot.render import (
@@ -47,12 +48,12 @@ from bot.render import (
 )
 from bot.sending import deliver
 from bot.settings import Settings
-from bot.state import State
+from bot.state import Store
 from retrieval import Index
 from retrieval.answer import Answer, Outcome, answer, to_persian_digits
 from retrieval.normalize import display
 
-__all__ = ["Pasokh"]
+__all__ = ["FloodGuard", "Pasokh"]
 
 _logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ LOOKUPS_PER_QUESTION = 3
 
 Inline mode asks again at every pause in typing, so it gets a larger allowance than questions."""
 APOLOGY_ATTEMPTS = 2
+FLEET_WAIT = 15.0
+"""Seconds at least that an admin's /reload waits for the other workers to follow, before replying."""
 _FRESH = filters.UpdateType.MESSAGE  # not edits: an edited question is not answered twice
 
 
@@ -74,59 +77,29 @@ def _fa(n: float | str) -> str:
     return to_persian_digits(str(n))
 
 
-class FloodGuard:
-    """Per-user limit on questions a minute; the first refusal in a minute is announced, later ones not.
-
-    Users idle for a minute are forgotten, so memory follows the users of the last minute only.
-    """
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._asked: dict[int, collections.deque[float]] = {}
-        self._warned: dict[int, float] = {}
-        self._swept = 0.0
-
-    def check(self, user_id: int, now: float | None = None) -> str:
-        """Return "ok", "warn" (over the limit, say so once) or "quiet" (over the limit, already said)."""
-        now = time.monotonic() if now is None else now
-        self._sweep(now)
-        asked = self._asked.setdefault(user_id, collections.deque())
-        while asked and asked[0] <= now - 60:
-            asked.popleft()
-        if len(asked) < self.per_minute:
-            asked.append(now)
-            return "ok"
-        if now - self._warned.get(user_id, -60.0) >= 60:
-            self._warned[user_id] = now
-            return "warn"
-        return "quiet"
-
-    def __len__(self) -> int:
-        """Users remembered."""
-        return len(self._asked)
-
-    def _sweep(self, now: float) -> None:
-        """Once a minute, forget users with nothing in the last minute."""
-        if now - self._swept < 60:
-            return
-        self._swept = now
-        for user_id in [u for u, asked in self._asked.items() if not asked or asked[-1] <= now - 60]:
-            del self._asked[user_id]
-        for user_id in [u for u, at in self._warned.items() if at <= now - 60]:
-            del self._warned[user_id]
-
-
 class Pasokh:
     """The bot's handlers, holding what they share: settings, the library of articles, the state."""
 
-    def __init__(self, settings: Settings, library: Library, state: State, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        library: Library,
+        state: Store,
+        metrics: Metrics | None = None,
+        *,
+        guards: tuple[Guard, Guard] | None = None,
+        reloads: ReloadSync | None = None,
+    ) -> None:
+        """``guards``: the limits on questions and on lookups (in-memory ones when None); ``reloads``:
+        several workers' reload announcements (None for one process)."""
         self.settings = settings
         self.library = library
         self.state = state
         self.metrics = metrics or Metrics(library)
         self.started = time.monotonic()
-        self.flood = FloodGuard(settings.questions_per_minute)
-        self.lookups = FloodGuard(settings.questions_per_minute * LOOKUPS_PER_QUESTION)
+        per_minute = settings.questions_per_minute
+        self.flood, self.lookups = guards or (FloodGuard(per_minute), FloodGuard(per_minute * LOOKUPS_PER_QUESTION))
+        self.reloads = reloads
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Add every handler to ``application``, admins' commands before their refusal."""
@@ -186,7 +159,7 @@ class Pasokh:
     async def _answer(self, message: Message, question: str) -> None:
         arrived = time.perf_counter()
         user = message.from_user
-        verdict = self.flood.check(user.id) if user else "ok"
+        verdict = await self.flood.verdict(user.id) if user else "ok"
         if verdict != "ok":
             if verdict == "warn":
                 _logger.info("user %s is over %d questions a minute", user.id if user else "?", self.flood.per_minute)
@@ -196,10 +169,10 @@ class Pasokh:
         result = await self._search(question)
         if result.outcome in (Outcome.ANSWERED, Outcome.NOT_FOUND):
             self.metrics.outcome(result.answered)
-            self.state.count("answered" if result.answered else "unanswered")
+            await self.state.count("answered" if result.answered else "unanswered")
             if not result.answered:
-                self.state.log_unanswered(question[:500], message.chat.type)
-        question_id = self.state.remember_question(message.chat.id, question) if result.hits else 0
+                await self.state.log_unanswered(question[:500], message.chat.type)
+        question_id = await self.state.remember_question(message.chat.id, question) if result.hits else 0
         messages = html_messages(first_pieces(result))
         markup = first_keyboard(result, question_id)
         for i, text in enumerate(messages):
@@ -265,12 +238,12 @@ class Pasokh:
             return
         parsed = parse_callback(query.data)
         message = query.message if isinstance(query.message, Message) else None
-        asked = self.state.asked(parsed[1]) if parsed else None
+        asked = await self.state.asked(parsed[1]) if parsed else None
         # The button must be ours and pressed in the chat where the question was asked.
         if parsed is None or message is None or asked is None or asked.chat_id != message.chat.id:
             await self._answer_query(query, texts.EXPIRED)
             return
-        if self.lookups.check(query.from_user.id) != "ok":  # no search spent
+        if await self.lookups.verdict(query.from_user.id) != "ok":  # no search spent
             await self._answer_query(query, texts.SLOW_DOWN_SHORT)
             return
         action, _, page = parsed
@@ -310,7 +283,7 @@ class Pasokh:
         if not question:
             await deliver(lambda: query.answer([], cache_time=300), what="inline answer", idempotent=True)
             return
-        if self.lookups.check(query.from_user.id) != "ok":  # no search spent; the client may ask again soon
+        if await self.lookups.verdict(query.from_user.id) != "ok":  # no search spent; the client may ask again soon
             await deliver(
                 lambda: query.answer([], cache_time=5, is_personal=True), what="inline answer", idempotent=True
             )
@@ -361,7 +334,21 @@ class Pasokh:
         await self._reply(message, texts.RELOADING)
         report = await self.library.reload()
         self.metrics.reloaded(report)
-        await self._reply(message, self._reload_text(report))
+        text = self._reload_text(report)
+        if report.ok and self.reloads is not None:  # several workers: tell them, and say how far it got
+            version = await self.reloads.announce()
+            fleet = await self.reloads.fleet(version, wait=max(FLEET_WAIT, 3 * report.seconds))
+            text = "\n".join(filter(None, [text, self._fleet_text(fleet)]))
+        await self._reply(message, text)
+
+    def _fleet_text(self, fleet: Fleet) -> str:
+        if not fleet.announced:
+            return texts.RELOAD_NOT_SHARED
+        if fleet.complete:
+            return texts.RELOAD_SHARED.format(_fa(fleet.live)) if fleet.live > 1 else ""
+        retry = _fa(int(self.reloads.check_every if self.reloads else 0))
+        lines = [texts.RELOAD_PARTLY_SHARED.format(_fa(fleet.current), _fa(fleet.live), retry)]
+        return "\n".join(lines + [f"• {single_line(failure)}" for failure in fleet.failures])
 
     @staticmethod
     def _reload_text(report: ReloadReport) -> str:
@@ -390,7 +377,7 @@ class Pasokh:
         message = update.effective_message
         if message is None:
             return
-        index, counters = self.library.index, self.state.counters()
+        index, counters = self.library.index, await self.state.counters()
         uptime = int(time.monotonic() - self.started)
         days, rest = divmod(uptime, 86400)
         hours, rest = divmod(rest, 3600)
@@ -413,7 +400,7 @@ class Pasokh:
         message = update.effective_message
         if message is None:
             return
-        rows = self.state.unanswered(20)
+        rows = await self.state.unanswered(20)
         if not rows:
             await self._reply(message, texts.NO_UNANSWERED)
             return

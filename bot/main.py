@@ -20,16 +20,18 @@ from telegram import (
     Update,
 )
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 
 from bot import texts
-from bot.handlers import Pasokh
+from bot.cluster import RedisStore, ReloadSync, SharedRedis
+from bot.flood import SharedFloodGuard, SharedRateLimiter
+from bot.handlers import LOOKUPS_PER_QUESTION, Pasokh
 from bot.library import Library
 from bot.lifecycle import Serving, StartError, run_until_signal
 from bot.metrics import Metrics
 from bot.sending import deliver
 from bot.settings import Settings, SettingsError
-from bot.state import State
+from bot.state import SqliteStore, State, Store
 from retrieval import SeedsError
 
 __all__ = ["PerChatUpdateProcessor", "build_application", "configure_logging", "run"]
@@ -106,7 +108,7 @@ async def set_commands(application: Application[Any, Any, Any, Any, Any, Any], a
 def build_application(
     settings: Settings,
     library: Library,
-    state: State,
+    state: State | None = None,
     *,
     rate_limiter: bool = True,
     concurrent: bool = True,
@@ -117,8 +119,32 @@ def build_application(
 
     ``read_timeout`` (seconds; PTB's default is 5) bounds the wait for the Bot API's answer to a call.
     ``metrics`` receives what the handlers count (for ``/metrics``; a private set when not given).
+
+    With ``settings.redis_url`` the workers share Redis (``bot.cluster``): stats, the unanswered log and
+    asked questions live there, reloads reach every worker, and flood limits hold for all of them
+    together; ``state`` must then be None. Without it, ``state`` (opened from ``settings.state_dir`` when
+    None) keeps them in SQLite, and the limits hold per process.
     """
-    pasokh = Pasokh(settings, library, state, metrics)
+    metrics = metrics or Metrics(library)
+    store: Store
+    reloads: ReloadSync | None = None
+    limiter: BaseRateLimiter[Any] = AIORateLimiter(max_retries=RATE_LIMIT_RETRIES)
+    if settings.redis_url is None:
+        store = SqliteStore(state or State(settings.state_dir))
+        pasokh = Pasokh(settings, library, store, metrics)
+    else:
+        if state is not None:
+            raise ValueError("with a Redis URL the state lives in Redis: pass no SQLite state")
+        shared = SharedRedis(settings.redis_url)
+        store = RedisStore(shared)
+        reloads = ReloadSync(shared, library, on_reload=metrics.reloaded)
+        limiter = SharedRateLimiter(shared, per_second=settings.messages_per_second, max_retries=RATE_LIMIT_RETRIES)
+        per_minute = settings.questions_per_minute
+        guards = (
+            SharedFloodGuard(shared, "questions", per_minute),
+            SharedFloodGuard(shared, "lookups", per_minute * LOOKUPS_PER_QUESTION),
+        )
+        pasokh = Pasokh(settings, library, store, metrics, guards=guards, reloads=reloads)
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         me = application.bot.bot
@@ -138,9 +164,13 @@ def build_application(
         if not settings.admin_ids:
             _logger.warning("PASOKH_ADMIN_IDS is empty: nobody can /reload, /stats or /unanswered")
         await set_commands(application, settings.admin_ids)
+        if reloads is not None:
+            await reloads.start()
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        state.close()
+        if reloads is not None:
+            await reloads.stop()
+        await store.close()
 
     builder = (
         ApplicationBuilder()
@@ -153,9 +183,7 @@ def build_application(
     if read_timeout is not None:
         builder = builder.read_timeout(read_timeout)
     application: Application[Any, Any, Any, Any, Any, Any] = (
-        builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES)).build()
-        if rate_limiter
-        else builder.build()
+        builder.rate_limiter(limiter).build() if rate_limiter else builder.build()
     )
     pasokh.register(application)
     return application
@@ -211,8 +239,15 @@ def run(
     except SettingsError as exc:
         print(f"pasokh: error: {exc}", file=sys.stderr)
         return 2
+    if webhook_url is not None:
+        try:
+            settings.require_shared_secret()  # several workers must all accept Telegram's one secret
+        except SettingsError as exc:
+            print(f"pasokh: error: {exc}", file=sys.stderr)
+            return 2
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
-    configure_logging(settings.token, secret, level=logging.DEBUG if debug else logging.INFO)
+    hidden = [settings.token, secret, *filter(None, [settings.redis_password])]
+    configure_logging(*hidden, level=logging.DEBUG if debug else logging.INFO)
     # PTB 22's opt-in to timedelta durations: without it every RetryAfter emits a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     serving = Serving(webhook_url=webhook_url, secret=secret, listen=listen, port=port)
@@ -237,7 +272,7 @@ def _run(settings: Settings, serving: Serving) -> int:
         _logger.error("cannot start: %s", exc)
         return 2
     metrics = Metrics(library)
-    application = build_application(settings, library, State(settings.state_dir), metrics=metrics)
+    application = build_application(settings, library, metrics=metrics)
     # Until the Bot API answers, the bot asks again (1 s, then 1.5 times longer each time, up to 30 s).
     _logger.info("connecting to the Bot API at %s", settings.api_base_url)
     asyncio.run(run_until_signal(application, metrics, serving))
