@@ -108,6 +108,8 @@ class SharedRedis:
         self._down_until = now + RETRY_AFTER
 
     def succeeded(self) -> None:
+        """Note a call that worked: Redis is used again at once."""
+        self._down_until = 0.0
         if self._down_since is not None:
             _logger.info("Redis is back after %.1f s", time.monotonic() - self._down_since)
             self._down_since = None

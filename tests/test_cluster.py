@@ -20,8 +20,9 @@ from bot.flood import SharedFloodGuard, SharedRateLimiter
 from bot.library import Library
 from bot.settings import Settings, SettingsError
 from tests.bot_harness import copy_seeds
-from tests.cluster_harness import NEW_ARTICLE, RedisServer
-from tests.conftest import write_seed
+from tests.cluster_harness import NEW_ARTICLE, PASOKH, RedisServer, worker_environment
+from tests.conftest import ROOT, write_seed
+from tests.standin import BotApiStandin
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 
@@ -322,3 +323,23 @@ async def test_reloads_still_reach_every_worker_after_redis_lost_its_data(
     finally:
         await follower.stop()
         await leader.stop()
+
+
+async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path: Path) -> None:
+    async with BotApiStandin() as api:
+        env = worker_environment(api, "redis://:hunter2secret@127.0.0.1:1/0", tmp_path, tmp_path / "state")
+        del env["PASOKH_WEBHOOK_SECRET"]
+        process = await asyncio.create_subprocess_exec(
+            str(PASOKH),
+            *("run", "--webhook-url", "https://bot.example.org/hook"),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    [line] = err.decode().strip().splitlines()
+    assert "PASOKH_WEBHOOK_SECRET must be set" in line
+    assert "hunter2secret" not in line and out == b""
+    assert not api.calls()  # it stopped before talking to the Bot API

@@ -1,8 +1,9 @@
 """Three real `pasokh run` webhook workers sharing one redis-server, fed round-robin through the stand-in.
 
 Shows what issue 6 asks of several workers: a /reload at one changes the answers of all three; /stats at
-any counts the questions all answered; 100 messages to one group within a minute never exceed
-Telegram's 20 a minute for the group, whichever worker answers them.
+any counts the questions all answered; a Redis outage does not stop answers; 100 messages to one group
+within a minute never exceed Telegram's 20 a minute for the group, whichever worker answers them. The
+tests share the workers and run in this order (the last leaves them holding the group's messages).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ _users = itertools.count(50_000)  # a fresh user for each question: the per-user
 class Cluster:
     """The stand-in, Redis and three workers, with the seeds folder they share."""
 
-    def __init__(self, api: BotApiStandin, workers: Workers, seeds: Path) -> None:
-        self.api, self.workers, self.seeds = api, workers, seeds
+    def __init__(self, api: BotApiStandin, workers: Workers, seeds: Path, redis_server: RedisServer) -> None:
+        self.api, self.workers, self.seeds, self.redis_server = api, workers, seeds, redis_server
 
     async def ask(self, worker: int, question: str, user_id: int | None = None) -> str:
         """A private question to one worker; the plain text of its reply."""
@@ -54,7 +55,7 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
         BotApiStandin(username=BOT_USERNAME) as api,
         Workers(api, redis_server.url, seeds, folder, count=3) as workers,
     ):
-        yield Cluster(api, workers, seeds)
+        yield Cluster(api, workers, seeds, redis_server)
 
 
 def _counter(text: str, label: str) -> int:
@@ -106,6 +107,28 @@ async def test_stats_at_any_worker_count_what_all_answered(cluster: Cluster) -> 
         text = await stats(worker)
         assert _counter(text, "پرسش‌های پاسخ‌داده") == answered + 6, text
         assert _counter(text, "پرسش‌های بی‌پاسخ") == unanswered + 1, text
+
+
+async def test_a_redis_outage_does_not_stop_answers(cluster: Cluster) -> None:
+    api, workers, redis_server = cluster.api, cluster.workers, cluster.redis_server
+    await redis_server.stop()
+    for worker in [0, 1, 2, 2]:
+        assert "هاشمیفر" in await cluster.ask(worker, ANSWERABLE)
+    await redis_server.start()  # empty, on the same port
+    for worker in range(3):  # each reconnects (its reload listener retries every 5 s) and says so
+        deadline = time.monotonic() + 60
+        while "Redis is back" not in workers.log(worker):
+            assert time.monotonic() < deadline, workers.log_tails()
+            await asyncio.sleep(0.2)
+    assert "هاشمیفر" in await cluster.ask(1, ANSWERABLE)
+
+    def stats_reply(call: Call) -> bool:
+        return sent_to(ADMIN_ID)(call) and "آمار" in call.params["text"]
+
+    before = len([c for c in api.calls("sendMessage") if stats_reply(c)])
+    await workers.post(2, api.private_message("/stats", user_id=ADMIN_ID).update)
+    calls = await api.wait_for(stats_reply, count=before + 1, timeout=60)
+    assert _counter(calls[-1].params["text"], "پرسش‌های پاسخ‌داده") == 1  # counted in the new Redis
 
 
 def _most_in_a_window(times: list[float], seconds: float) -> int:
