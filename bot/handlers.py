@@ -53,7 +53,7 @@ from retrieval import Index
 from retrieval.answer import Answer, Outcome, answer, to_persian_digits
 from retrieval.normalize import display
 
-__all__ = ["FloodGuard", "Pasokh"]
+__all__ = ["FloodGuard", "Pasokh", "fleet_text"]
 
 _logger = logging.getLogger(__name__)
 
@@ -75,6 +75,19 @@ _FRESH = filters.UpdateType.MESSAGE  # not edits: an edited question is not answ
 
 def _fa(n: float | str) -> str:
     return to_persian_digits(str(n))
+
+
+def fleet_text(fleet: Fleet, check_every: float) -> str:
+    """What the admin who sent /reload hears about the other workers ("" when there are none)."""
+    if not fleet.announced:
+        return texts.RELOAD_NOT_SHARED
+    if fleet.complete:
+        return texts.RELOAD_SHARED.format(_fa(fleet.live)) if fleet.live > 1 else ""
+    lines = [texts.RELOAD_PARTLY_SHARED.format(_fa(fleet.current), _fa(fleet.live))]
+    if fleet.failures:
+        lines.append(texts.RELOAD_FAILED_ELSEWHERE.format(_fa(int(check_every))))
+        lines += [f"• {single_line(failure)}" for failure in fleet.failures]
+    return "\n".join(lines)
 
 
 class Pasokh:
@@ -338,17 +351,8 @@ class Pasokh:
         if report.ok and self.reloads is not None:  # several workers: tell them, and say how far it got
             version = await self.reloads.announce()
             fleet = await self.reloads.fleet(version, wait=max(FLEET_WAIT, 3 * report.seconds))
-            text = "\n".join(filter(None, [text, self._fleet_text(fleet)]))
+            text = "\n".join(filter(None, [text, fleet_text(fleet, self.reloads.check_every)]))
         await self._reply(message, text)
-
-    def _fleet_text(self, fleet: Fleet) -> str:
-        if not fleet.announced:
-            return texts.RELOAD_NOT_SHARED
-        if fleet.complete:
-            return texts.RELOAD_SHARED.format(_fa(fleet.live)) if fleet.live > 1 else ""
-        retry = _fa(int(self.reloads.check_every if self.reloads else 0))
-        lines = [texts.RELOAD_PARTLY_SHARED.format(_fa(fleet.current), _fa(fleet.live), retry)]
-        return "\n".join(lines + [f"• {single_line(failure)}" for failure in fleet.failures])
 
     @staticmethod
     def _reload_text(report: ReloadReport) -> str:

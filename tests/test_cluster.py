@@ -15,8 +15,10 @@ import pytest_asyncio
 from telegram.error import RetryAfter
 
 import bot.cluster
-from bot.cluster import RedisStore, ReloadSync, SharedRedis
+from bot import texts
+from bot.cluster import Fleet, RedisStore, ReloadSync, SharedRedis
 from bot.flood import SharedFloodGuard, SharedRateLimiter
+from bot.handlers import fleet_text
 from bot.library import Library
 from bot.settings import Settings, SettingsError
 from tests.bot_harness import copy_seeds
@@ -343,3 +345,24 @@ async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path
     assert "PASOKH_WEBHOOK_SECRET must be set" in line
     assert "hunter2secret" not in line and out == b""
     assert not api.calls()  # it stopped before talking to the Bot API
+
+
+@pytest.mark.parametrize(
+    ("fleet", "expected"),
+    [
+        (Fleet(3, 3, 3), [texts.RELOAD_SHARED.format("۳")]),
+        (Fleet(3, 1, 1), []),  # one worker: nothing to add to its report
+        (Fleet(0, 0, 0, announced=False), [texts.RELOAD_NOT_SHARED]),
+        (Fleet(3, 3, 2), [texts.RELOAD_PARTLY_SHARED.format("۲", "۳")]),  # one still building
+        (
+            Fleet(3, 3, 2, ("host:12: the seeds folder is missing",)),
+            [
+                texts.RELOAD_PARTLY_SHARED.format("۲", "۳"),
+                texts.RELOAD_FAILED_ELSEWHERE.format("۲۰"),
+                "• host:12: the seeds folder is missing",
+            ],
+        ),
+    ],
+)
+def test_what_the_admin_hears_about_the_other_workers(fleet: Fleet, expected: list[str]) -> None:
+    assert fleet_text(fleet, 20.0).splitlines() == expected
