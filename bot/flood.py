@@ -180,6 +180,7 @@ class SharedRateLimiter(BaseRateLimiter[int]):
         self._windows = _Windows(shared)
         self._pause_key = shared.key("pause")
         self._paused_until = 0.0  # time.monotonic(): a pause ordered here (also while Redis is down)
+        self._queue = asyncio.Lock()  # while the window is full, this worker's requests wait in turn
 
     async def initialize(self) -> None:
         """Nothing to set up: the windows live in Redis."""
@@ -213,8 +214,11 @@ class SharedRateLimiter(BaseRateLimiter[int]):
             if group is not None:
                 while (wait := await self._windows.free_in(self._group, "group", group)) > 0:  # noqa: ASYNC110
                     await asyncio.sleep(max(wait, 0.01))
-            if chat:
-                await self._windows.take(self._overall, "all")
+            # A free slot is taken at once; when there is none, requests queue (first come, first served:
+            # waiters racing for each freed slot left some waiting for long) for the next ones.
+            if chat and (self._queue.locked() or not await self._windows.hit(self._overall, "all")):
+                async with self._queue:
+                    await self._windows.take(self._overall, "all")
             if group is None or await self._windows.hit(self._group, "group", group):
                 return
 
