@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -215,23 +216,34 @@ def _knows_the_observatory(library: Library) -> bool:
     return any("رصدخانه" in article.title for article in library.index.articles)
 
 
+@asynccontextmanager
+async def _two_workers(
+    connect: Callable[[], SharedRedis], leader_seeds: Path, follower_seeds: Path, check_every: float = 30
+) -> AsyncIterator[tuple[ReloadSync, ReloadSync]]:
+    """A leader and a follower worker, started (named apart: they share this process)."""
+    leader = ReloadSync(connect(), _library(leader_seeds), check_every=check_every)
+    follower = ReloadSync(connect(), _library(follower_seeds), check_every=check_every)
+    follower.worker, leader.worker = "follower", "leader"
+    await leader.start()
+    await follower.start()
+    try:
+        yield leader, follower
+    finally:
+        await follower.stop()
+        await leader.stop()
+
+
 async def test_an_announced_reload_reaches_running_and_later_workers(
     tmp_path: Path, connect: Callable[[], SharedRedis]
 ) -> None:
     seeds = copy_seeds(tmp_path / "seeds")
-    leader_library, follower_library = _library(seeds), _library(seeds)
-    leader = ReloadSync(connect(), leader_library, check_every=30)
-    follower = ReloadSync(connect(), follower_library, check_every=30)
-    follower.worker, leader.worker = "follower", "leader"  # one process here: name them apart
-    await leader.start()
-    await follower.start()
-    try:
+    async with _two_workers(connect, seeds, seeds) as (leader, follower):
         write_seed(seeds, "zz_observatory.txt", NEW_ARTICLE)
-        assert (await leader_library.reload()).ok
+        assert (await leader.library.reload()).ok
         version = await leader.announce()
         fleet = await leader.fleet(version, wait=30)
         assert fleet.complete and (fleet.live, fleet.current) == (2, 2), fleet
-        assert _knows_the_observatory(follower_library)  # through pub/sub, well before the 30 s check
+        assert _knows_the_observatory(follower.library)  # through pub/sub, well before the 30 s check
         assert follower.version == version == 1
         assert 0 <= (await leader.delays())["follower"] < 30
 
@@ -239,9 +251,6 @@ async def test_an_announced_reload_reaches_running_and_later_workers(
         await late.start()
         assert late.version == 1
         await late.stop()
-    finally:
-        await follower.stop()
-        await leader.stop()
 
 
 async def test_a_missed_announcement_is_caught_by_the_periodic_check(
@@ -268,29 +277,19 @@ async def test_a_missed_announcement_is_caught_by_the_periodic_check(
 async def test_a_follower_that_cannot_reload_keeps_its_index_and_the_admin_hears_it(
     tmp_path: Path, connect: Callable[[], SharedRedis]
 ) -> None:
-    seeds = copy_seeds(tmp_path / "seeds")
-    leader_library = _library(seeds)
-    follower_library = _library(copy_seeds(tmp_path / "other"))
-    leader = ReloadSync(connect(), leader_library, check_every=30)
-    follower = ReloadSync(connect(), follower_library, check_every=30)
-    follower.worker, leader.worker = "follower", "leader"
-    await leader.start()
-    await follower.start()
-    try:
-        index = follower_library.index
-        for path in (tmp_path / "other").iterdir():  # its seeds folder is gone (an unmounted volume, say)
+    seeds, other = copy_seeds(tmp_path / "seeds"), copy_seeds(tmp_path / "other")
+    async with _two_workers(connect, seeds, other) as (leader, follower):
+        index = follower.library.index
+        for path in other.iterdir():  # its seeds folder is gone (an unmounted volume, say)
             path.unlink()
-        (tmp_path / "other").rmdir()
-        assert (await leader_library.reload()).ok
+        other.rmdir()
+        assert (await leader.library.reload()).ok
         fleet = await leader.fleet(await leader.announce(), wait=30)
         assert (fleet.live, fleet.current) == (2, 1) and not fleet.complete
         [failure] = fleet.failures
         assert failure.startswith("follower: ")
-        assert follower_library.index is index  # still answering from the old one
+        assert follower.library.index is index  # still answering from the old one
         assert follower.version == 0
-    finally:
-        await follower.stop()
-        await leader.stop()
 
 
 async def test_reloads_still_reach_every_worker_after_redis_lost_its_data(
@@ -298,15 +297,9 @@ async def test_reloads_still_reach_every_worker_after_redis_lost_its_data(
 ) -> None:
     monkeypatch.setattr(bot.cluster, "RETRY_AFTER", 0.2)
     seeds = copy_seeds(tmp_path / "seeds")
-    leader_library, follower_library = _library(seeds), _library(seeds)
-    leader = ReloadSync(connect(), leader_library, check_every=0.5)
-    follower = ReloadSync(connect(), follower_library, check_every=0.5)
-    follower.worker, leader.worker = "follower", "leader"  # one process here: name them apart
-    await leader.start()
-    await follower.start()
-    try:
+    async with _two_workers(connect, seeds, seeds, check_every=0.5) as (leader, follower):
         write_seed(seeds, "zz_observatory.txt", NEW_ARTICLE)
-        assert (await leader_library.reload()).ok
+        assert (await leader.library.reload()).ok
         assert (await leader.fleet(await leader.announce(), wait=30)).complete
         assert follower.version == 1
         await redis_server.stop()
@@ -317,14 +310,11 @@ async def test_reloads_still_reach_every_worker_after_redis_lost_its_data(
                 break
             await asyncio.sleep(0.05)
         (seeds / "zz_observatory.txt").unlink()
-        assert (await leader_library.reload()).ok
+        assert (await leader.library.reload()).ok
         version = await leader.announce()
         assert version == 2  # newer than what the follower serves, though Redis had forgotten it
         assert (await leader.fleet(version, wait=30)).complete
-        assert not _knows_the_observatory(follower_library)
-    finally:
-        await follower.stop()
-        await leader.stop()
+        assert not _knows_the_observatory(follower.library)
 
 
 async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path: Path) -> None:
