@@ -110,9 +110,18 @@ class Hit:
     sentence: Sentence
     article: ArticleInfo
     score: float
-    before: Sentence | None
-    after: Sentence | None
+    _neighbours: Callable[[], tuple[Sentence | None, Sentence | None]] = field(repr=False, compare=False)
     _coverage: Callable[[], float] = field(repr=False, compare=False)
+
+    @property
+    def before(self) -> Sentence | None:
+        """The sentence just before in its article, if any (read when asked: most hits are never shown)."""
+        return self._neighbours()[0]
+
+    @property
+    def after(self) -> Sentence | None:
+        """The sentence just after in its article, if any."""
+        return self._neighbours()[1]
 
     @property
     def coverage(self) -> float:
@@ -195,24 +204,33 @@ class Index:
 
     def term_id(self, term: str) -> int | None:
         """The id of a term, or None when no sentence holds it."""
-        key = np.uint64(term_key(term))
-        at = int(np.searchsorted(self.term_keys, key))
-        return at if at < len(self.term_keys) and self.term_keys[at] == key else None
+        return self.term_ids([term])[0]
+
+    def term_ids(self, terms: Sequence[str]) -> list[int | None]:
+        """The ids of terms (None for a term no sentence holds), in one search."""
+        if not len(self.term_keys):
+            return [None] * len(terms)
+        keys = np.fromiter(map(term_key, terms), dtype=np.uint64, count=len(terms))
+        at = np.minimum(np.searchsorted(self.term_keys, keys), len(self.term_keys) - 1)
+        held = self.term_keys[at] == keys
+        return [int(i) if h else None for i, h in zip(at.tolist(), held.tolist(), strict=True)]
 
     def _query(self, question: str) -> _Query | None:
         words = analysis.question_words(question)
         if not analysis.content_words(question):
             return None
         found: list[list[tuple[int, float]]] = [[] for _ in words]
+        stems = analysis.stems(words)
+        joins = [a + b for a, b in itertools.pairwise(words)]
+        ids = self.term_ids([*words, *stems, *joins])
+        word_ids, stem_ids, join_ids = ids[: len(words)], ids[len(words) : 2 * len(words)], ids[2 * len(words) :]
         # Two neighbours written as one word elsewhere («هاشمی فر» / «هاشمیفر») find each other.
-        for i, (a, b) in enumerate(itertools.pairwise(words)):
-            joined = self.term_id(a + b)
+        for i, joined in enumerate(join_ids):
             if joined is not None:
                 found[i].append((joined, 1.0))
                 found[i + 1].append((joined, 1.0))
-        word_ids = [self.term_id(w) for w in words]
         weights: dict[int, float] = {}
-        for i, (word, word_id, stem) in enumerate(zip(words, word_ids, analysis.stems(words), strict=True)):
+        for i, (word, word_id, stem_id) in enumerate(zip(words, word_ids, stem_ids, strict=True)):
             if word_id is not None:
                 found[i].append((word_id, 1.0))
                 if analysis.is_stopword(word):
@@ -222,7 +240,6 @@ class Index:
                     continue
             elif not found[i]:
                 found[i].extend(self._corrections(word))
-            stem_id = self.term_id(stem)
             if stem_id is not None:
                 found[i].append((stem_id, 1.0))
         for term, credit in itertools.chain.from_iterable(found):
@@ -258,7 +275,7 @@ class Index:
         """The question's shape as scoring boosts: digits for numbers, its subject first in a sentence."""
         shape = analysis.question_shape(question)
         weight = DEFINITION_WEIGHT if shape.definition else FIRST_WORD_WEIGHT
-        terms = [term for w in shape.subject if (term := self.term_id(w)) is not None]
+        terms = [term for term in self.term_ids(shape.subject) if term is not None]
         ids = np.array(terms, dtype=np.int64)
         return Boosts(shape.numeric, ids, (weight * self.idf[ids]).astype(np.float32))
 
@@ -302,9 +319,9 @@ class Index:
 
     def _hit(self, row: int, score: float, query: _Query) -> Hit:
         sentence = self.sentence(row)
-        before, after = self.neighbours(row)
+        neighbours = functools.partial(self.neighbours, row)
         coverage = functools.partial(self._coverage, query, row)
-        return Hit(sentence, self.articles[sentence.article], score, before, after, coverage)
+        return Hit(sentence, self.articles[sentence.article], score, neighbours, coverage)
 
 
 # -- building ------------------------------------------------------------------------------------
