@@ -21,7 +21,7 @@ from bot.settings import Settings
 from bot.state import State
 from bot.web import WebServer
 from tests.conftest import SEEDS
-from tests.standin import BotApiStandin, Call, SentMessage
+from tests.standin import BotApiStandin, Call, SentMessage, parse_html
 
 ADMIN_ID = 4242
 BOT_USERNAME = "pasokh_test_bot"
@@ -157,3 +157,8 @@ def sent_to(chat_id: int) -> Any:
 
 def messages_in(api: BotApiStandin, chat_id: int) -> list[SentMessage]:
     return api.sent_messages(chat_id)
+
+
+def plain(html_text: str) -> str:
+    """The text of an HTML message, without its markup."""
+    return parse_html(html_text)[0]

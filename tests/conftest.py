@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from retrieval import Index, build_index, load_seeds
+from tests.standin import no_proxy_env
+
+pytest_plugins = ["tests.bot_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -26,6 +29,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
+    for name, value in no_proxy_env().items():  # loopback calls never go through a proxy
+        monkeypatch.setenv(name, value)
     # PTB 22 warns on every RetryAfter unless durations are timedeltas; warnings are errors here.
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
     return

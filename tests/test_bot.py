@@ -3,48 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from tests.bot_harness import (
     ADMIN_ID,
     BOT_USERNAME,
     RunningBot,
     copy_seeds,
+    plain,
     replies_to,
     running_bot,
     sent_to,
 )
 from tests.conftest import write_seed
-from tests.standin import GROUP_ID, USER_ID, BotApiStandin, no_proxy_env, parse_html
+from tests.standin import GROUP_ID, USER_ID, BotApiStandin
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
-
-
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in no_proxy_env().items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[BotApiStandin]:
-    async with BotApiStandin(username=BOT_USERNAME) as standin:
-        yield standin
-
-
-@pytest_asyncio.fixture
-async def bot(api: BotApiStandin, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(api, tmp_path) as running:
-        yield running
-
-
-def plain(html_text: str) -> str:
-    return parse_html(html_text)[0]
 
 
 async def ask_private(api: BotApiStandin, text: str, user_id: int = USER_ID) -> list[str]:

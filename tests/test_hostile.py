@@ -4,18 +4,15 @@ traceback, and nothing unescaped (the stand-in parses every HTML message strictl
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import texts
 from bot.render import MAX_MESSAGE, html_messages, single_line
-from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, replies_to, running_bot, sent_to
-from tests.standin import GROUP_ID, USER_ID, BotApiStandin, no_proxy_env, parse_html, utf16_len
+from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, replies_to, sent_to
+from tests.standin import GROUP_ID, USER_ID, BotApiStandin, parse_html, utf16_len
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
@@ -47,24 +44,6 @@ HOSTILE = {
     "format string": "%s %d {0} {question!r} %(token)s",
     "a bot command inside": f"/reload@{BOT_USERNAME} {QUESTION}",
 }
-
-
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in no_proxy_env().items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[BotApiStandin]:
-    async with BotApiStandin(username=BOT_USERNAME) as standin:
-        yield standin
-
-
-@pytest_asyncio.fixture
-async def bot(api: BotApiStandin, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(api, tmp_path) as running:
-        yield running
 
 
 def _sensible(html_text: str) -> str:

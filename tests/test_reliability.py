@@ -15,15 +15,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from benchmarks.load import LoadConfig, run_load
 from bot import texts
-from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, running_bot, sent_to
+from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
 from tests.conftest import ROOT, write_seed
 from tests.standin import (
     GROUP_ID,
@@ -33,29 +31,12 @@ from tests.standin import (
     Fault,
     free_port,
     no_proxy_env,
-    parse_html,
 )
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
 FAST_TIMEOUT = 0.5
 """The bot's read timeout in fault tests: a "slow" answer (1 s) comes past it."""
-
-
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in no_proxy_env().items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[BotApiStandin]:
-    async with BotApiStandin(username=BOT_USERNAME) as standin:
-        yield standin
-
-
-def plain(html_text: str) -> str:
-    return parse_html(html_text)[0]
 
 
 # -- load -------------------------------------------------------------------------------------------

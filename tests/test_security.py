@@ -8,12 +8,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from aiohttp import ClientSession
 
 from bot import texts
@@ -23,40 +21,19 @@ from tests.bot_harness import (
     RunningBot,
     copy_seeds,
     finish,
+    plain,
     replies_to,
     running_bot,
     sent_to,
 )
 from tests.conftest import ROOT
-from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port, no_proxy_env, parse_html
+from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port, no_proxy_env
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
 PASOKH = Path(sys.executable).parent / "pasokh"
 SUPERGROUP_ID = -1009876543210
 SMALL_GROUP_ID = -4242
-
-
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in no_proxy_env().items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[BotApiStandin]:
-    async with BotApiStandin(username=BOT_USERNAME) as standin:
-        yield standin
-
-
-@pytest_asyncio.fixture
-async def bot(api: BotApiStandin, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(api, tmp_path) as running:
-        yield running
-
-
-def plain(html_text: str) -> str:
-    return parse_html(html_text)[0]
 
 
 def texts_to(api: BotApiStandin, chat_id: int) -> list[str]:

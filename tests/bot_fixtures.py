@@ -1,0 +1,23 @@
+"""Fixtures of the bot tests (a pytest plugin, see ``conftest.py``): the Bot API stand-in and the bot on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from tests.bot_harness import BOT_USERNAME, RunningBot, running_bot
+from tests.standin import BotApiStandin
+
+
+@pytest_asyncio.fixture
+async def api() -> AsyncIterator[BotApiStandin]:
+    async with BotApiStandin(username=BOT_USERNAME) as standin:
+        yield standin
+
+
+@pytest_asyncio.fixture
+async def bot(api: BotApiStandin, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with running_bot(api, tmp_path) as running:
+        yield running
