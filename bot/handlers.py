@@ -32,7 +32,7 @@ from telegram.ext import (
 
 from bot import texts
 from bot.cluster import Fleet, ReloadSync
-from bot.flood import FloodGuard, Guard
+from bot.flood import Guard
 from bot.library import Library, ReloadReport
 from bot.metrics import Metrics
 from bot.render import (
@@ -53,7 +53,7 @@ from retrieval import Index
 from retrieval.answer import Answer, Outcome, answer, to_persian_digits
 from retrieval.normalize import display
 
-__all__ = ["FloodGuard", "Pasokh", "fleet_text"]
+__all__ = ["Pasokh", "fleet_text"]
 
 _logger = logging.getLogger(__name__)
 
@@ -98,20 +98,19 @@ class Pasokh:
         settings: Settings,
         library: Library,
         state: Store,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
         *,
-        guards: tuple[Guard, Guard] | None = None,
+        guards: tuple[Guard, Guard],
         reloads: ReloadSync | None = None,
     ) -> None:
-        """``guards``: the limits on questions and on lookups (in-memory ones when None); ``reloads``:
-        several workers' reload announcements (None for one process)."""
+        """``guards``: the limits on questions and on lookups; ``reloads``: several workers' reload
+        announcements (None for one process)."""
         self.settings = settings
         self.library = library
         self.state = state
-        self.metrics = metrics or Metrics(library)
+        self.metrics = metrics
         self.started = time.monotonic()
-        per_minute = settings.questions_per_minute
-        self.flood, self.lookups = guards or (FloodGuard(per_minute), FloodGuard(per_minute * LOOKUPS_PER_QUESTION))
+        self.flood, self.lookups = guards
         self.reloads = reloads
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -24,7 +24,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRa
 
 from bot import texts
 from bot.cluster import RedisStore, ReloadSync, SharedRedis
-from bot.flood import SharedFloodGuard, SharedRateLimiter
+from bot.flood import FloodGuard, Guard, SharedFloodGuard, SharedRateLimiter
 from bot.handlers import LOOKUPS_PER_QUESTION, Pasokh
 from bot.library import Library
 from bot.lifecycle import Serving, StartError, run_until_signal
@@ -126,12 +126,14 @@ def build_application(
     None) keeps them in SQLite, and the limits hold per process.
     """
     metrics = metrics or Metrics(library)
+    per_minute = settings.questions_per_minute
     store: Store
+    guards: tuple[Guard, Guard]
     reloads: ReloadSync | None = None
     limiter: BaseRateLimiter[Any] = AIORateLimiter(max_retries=RATE_LIMIT_RETRIES)
     if settings.redis_url is None:
         store = SqliteStore(state or State(settings.state_dir))
-        pasokh = Pasokh(settings, library, store, metrics)
+        guards = (FloodGuard(per_minute), FloodGuard(per_minute * LOOKUPS_PER_QUESTION))
     else:
         if state is not None:
             raise ValueError("with a Redis URL the state lives in Redis: pass no SQLite state")
@@ -139,12 +141,11 @@ def build_application(
         store = RedisStore(shared)
         reloads = ReloadSync(shared, library, on_reload=metrics.reloaded)
         limiter = SharedRateLimiter(shared, per_second=settings.messages_per_second, max_retries=RATE_LIMIT_RETRIES)
-        per_minute = settings.questions_per_minute
         guards = (
             SharedFloodGuard(shared, "questions", per_minute),
             SharedFloodGuard(shared, "lookups", per_minute * LOOKUPS_PER_QUESTION),
         )
-        pasokh = Pasokh(settings, library, store, metrics, guards=guards, reloads=reloads)
+    pasokh = Pasokh(settings, library, store, metrics, guards=guards, reloads=reloads)
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         me = application.bot.bot

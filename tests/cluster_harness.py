@@ -11,21 +11,18 @@ a message that says so. Each worker logs to ``worker<i>.log`` in its folder.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.conftest import ROOT
-from tests.standin import BotApiStandin, free_port, no_proxy_env
+from tests.conftest import PASOKH, ROOT, bot_environment
+from tests.standin import BotApiStandin, free_port
 
-PASOKH = Path(sys.executable).parent / "pasokh"
 SECRET = "cluster-test-secret"
 ADMIN_ID = 4242
 BOT_USERNAME = "pasokh_test_bot"
@@ -98,20 +95,16 @@ class RedisServer:
 
 def worker_environment(api: BotApiStandin, redis_url: str | None, seeds: Path, state: Path) -> dict[str, str]:
     """The environment of one worker: the stand-in, the shared seeds and Redis, its own state folder."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))}
-    return (
-        env
-        | no_proxy_env()
-        | {
-            "TELEGRAM_BOT_TOKEN": api.token,
-            "TELEGRAM_API_BASE_URL": api.base_url,
-            "PASOKH_SEEDS_DIR": str(seeds),
-            "PASOKH_STATE_DIR": str(state),
-            "PASOKH_ADMIN_IDS": str(ADMIN_ID),
-            "PASOKH_WEBHOOK_SECRET": SECRET,
-            "PTB_TIMEDELTA": "1",
-        }
-        | ({"PASOKH_REDIS_URL": redis_url} if redis_url else {})
+    shared = {"PASOKH_REDIS_URL": redis_url} if redis_url else {}
+    return bot_environment(
+        api.base_url,
+        api.token,
+        seeds,
+        state,
+        PASOKH_ADMIN_IDS=str(ADMIN_ID),
+        PASOKH_WEBHOOK_SECRET=SECRET,
+        PTB_TIMEDELTA="1",
+        **shared,
     )
 
 

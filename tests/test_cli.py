@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from tests.conftest import ROOT, SEED_ARTICLE, SEEDS, write_seed
+from tests.conftest import PASOKH_COMMAND, ROOT, SEED_ARTICLE, SEEDS, write_seed
 
-PASOKH = Path(sys.executable).parent / "pasokh"
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 
 
 def run_pasokh(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    command = [str(PASOKH)] if PASOKH.exists() else [sys.executable, "-m", "bot.cli"]
     return subprocess.run(
-        [*command, *args],
+        [*PASOKH_COMMAND, *args],
         check=False,
         input=stdin,
         capture_output=True,

@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +26,7 @@ from retrieval import Index, SeedSet, analysis, build_index
 from retrieval.answer import Answer, answer, hits_as_dicts, plain_reply
 from retrieval.normalize import display, fold
 from retrieval.seeds import parse_article
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import PASOKH_COMMAND, ROOT, SEEDS
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
@@ -349,13 +348,9 @@ def test_cli_reads_nul_and_controls_from_stdin(monkeypatch: pytest.MonkeyPatch, 
     assert [o["answered"] for o in objs] == [False, False, True, False, True, False, False]
 
 
-PASOKH = Path(sys.executable).parent / "pasokh"
-
-
 def _run_pasokh(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    command = [str(PASOKH)] if PASOKH.exists() else [sys.executable, "-m", "bot.cli"]
     return subprocess.run(
-        [*command, *args],
+        [*PASOKH_COMMAND, *args],
         check=False,
         input=stdin,
         capture_output=True,

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ import pytest
 from benchmarks.load import LoadConfig, run_load
 from bot import texts
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
-from tests.conftest import ROOT, write_seed
+from tests.conftest import PASOKH, ROOT, bot_environment, write_seed
 from tests.standin import (
     GROUP_ID,
     SEND_METHODS,
@@ -30,7 +28,6 @@ from tests.standin import (
     BotApiStandin,
     Fault,
     free_port,
-    no_proxy_env,
 )
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
@@ -238,15 +235,10 @@ async def test_a_chat_with_hundreds_of_queued_updates_does_not_hold_up_other_cha
 
 async def test_pasokh_run_waits_for_an_unreachable_bot_api_and_then_answers(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there yet
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))} | no_proxy_env()
-    env |= {
-        "TELEGRAM_BOT_TOKEN": "123456789:AAStandin-token_for_tests_0123456789",
-        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
-        "PASOKH_SEEDS_DIR": str(copy_seeds(tmp_path / "seeds")),
-        "PASOKH_STATE_DIR": str(tmp_path / "state"),
-    }
+    token = "123456789:AAStandin-token_for_tests_0123456789"
+    env = bot_environment(f"http://127.0.0.1:{port}/bot", token, copy_seeds(tmp_path / "seeds"), tmp_path / "state")
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "pasokh"),
+        str(PASOKH),
         "run",
         "--debug",
         cwd=ROOT,

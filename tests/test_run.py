@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,10 +11,8 @@ import pytest
 import pytest_asyncio
 
 from tests.bot_harness import copy_seeds, sent_to
-from tests.conftest import ROOT
-from tests.standin import USER_ID, BotApiStandin, no_proxy_env, parse_html
-
-PASOKH = Path(sys.executable).parent / "pasokh"
+from tests.conftest import PASOKH, ROOT, bot_environment, pasokh_environment
+from tests.standin import USER_ID, BotApiStandin, parse_html
 
 
 @pytest_asyncio.fixture
@@ -26,18 +22,8 @@ async def api() -> AsyncIterator[BotApiStandin]:
 
 
 def _environment(api: BotApiStandin, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))}
-    return (
-        env
-        | no_proxy_env()
-        | {
-            "TELEGRAM_BOT_TOKEN": api.token,
-            "TELEGRAM_API_BASE_URL": api.base_url,
-            "PASOKH_SEEDS_DIR": str(copy_seeds(tmp_path / "seeds")),
-            "PASOKH_STATE_DIR": str(tmp_path / "state"),
-            "PASOKH_ADMIN_IDS": "4242",
-        }
-    )
+    seeds = copy_seeds(tmp_path / "seeds")
+    return bot_environment(api.base_url, api.token, seeds, tmp_path / "state", PASOKH_ADMIN_IDS="4242")
 
 
 async def test_pasokh_run_answers_keeps_the_token_out_of_its_output_and_stops_on_sigterm(
@@ -71,9 +57,13 @@ async def test_pasokh_run_answers_keeps_the_token_out_of_its_output_and_stops_on
 
 
 async def test_pasokh_run_without_a_token_points_to_chat(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))}
     process = await asyncio.create_subprocess_exec(
-        str(PASOKH), "run", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        str(PASOKH),
+        "run",
+        cwd=ROOT,
+        env=pasokh_environment(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 2

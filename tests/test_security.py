@@ -4,7 +4,6 @@ control, and no pickle anywhere."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import textwrap
@@ -26,12 +25,11 @@ from tests.bot_harness import (
     running_bot,
     sent_to,
 )
-from tests.conftest import ROOT
-from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port, no_proxy_env
+from tests.conftest import PASOKH, ROOT, bot_environment
+from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
-PASOKH = Path(sys.executable).parent / "pasokh"
 SUPERGROUP_ID = -1009876543210
 SMALL_GROUP_ID = -4242
 
@@ -217,20 +215,9 @@ async def test_a_private_questions_buttons_cannot_be_used_from_a_group(api: BotA
 # -- the token --------------------------------------------------------------------------------------
 
 
-def _environment(api_base_url: str, token: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))}
-    return (
-        env
-        | no_proxy_env()
-        | {
-            "TELEGRAM_BOT_TOKEN": token,
-            "TELEGRAM_API_BASE_URL": api_base_url,
-            "PASOKH_SEEDS_DIR": str(copy_seeds(tmp_path / "seeds")),
-            "PASOKH_STATE_DIR": str(tmp_path / "state"),
-            "PASOKH_ADMIN_IDS": str(ADMIN_ID),
-        }
-        | extra
-    )
+def _environment(api_base_url: str, token: str, tmp_path: Path) -> dict[str, str]:
+    seeds = copy_seeds(tmp_path / "seeds")
+    return bot_environment(api_base_url, token, seeds, tmp_path / "state", PASOKH_ADMIN_IDS=str(ADMIN_ID))
 
 
 async def _start(env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -355,7 +342,7 @@ async def test_inline_queries_and_buttons_are_limited_without_searching(
 
 
 def test_the_flood_guard_forgets_idle_users() -> None:
-    from bot.handlers import FloodGuard
+    from bot.flood import FloodGuard
 
     guard = FloodGuard(per_minute=2)
     for user in range(1000):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,15 +23,14 @@ from bot.settings import Settings
 from bot.state import State
 from bot.web import WebServer
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, finish, running_bot, sent_to
-from tests.conftest import ROOT
-from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, no_proxy_env, parse_html
+from tests.conftest import PASOKH, ROOT, bot_environment
+from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
 UNANSWERABLE = "قیمت دلار و سکه در بازار تهران چند است؟"
 SECRET = "web-test-secret"
 HOOK = "https://bot.example.org/pasokh"
-PASOKH = Path(sys.executable).parent / "pasokh"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -347,14 +344,8 @@ async def test_stop_while_the_bot_api_is_unreachable_is_prompt(tmp_path: Path) -
 async def test_pasokh_run_webhook_serves_healthz_and_metrics_and_stops_on_sigterm(
     api: BotApiStandin, tmp_path: Path, http: httpx.AsyncClient
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PASOKH_", "TELEGRAM_"))} | no_proxy_env()
-    env |= {
-        "TELEGRAM_BOT_TOKEN": api.token,
-        "TELEGRAM_API_BASE_URL": api.base_url,
-        "PASOKH_SEEDS_DIR": str(copy_seeds(tmp_path / "seeds")),
-        "PASOKH_STATE_DIR": str(tmp_path / "state"),
-        "PASOKH_WEBHOOK_SECRET": SECRET,
-    }
+    seeds = copy_seeds(tmp_path / "seeds")
+    env = bot_environment(api.base_url, api.token, seeds, tmp_path / "state", PASOKH_WEBHOOK_SECRET=SECRET)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = await asyncio.create_subprocess_exec(
