@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot import texts
+from bot.conversation import texts
 from retrieval.answer import to_persian_digits
 from tests.bot_harness import ADMIN_ID, copy_seeds, running_bot
 from tests.seed_questions import ANSWERABLE, IN_REPLY, UNANSWERABLE

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
-__all__ = ["ATTEMPTS", "Failure", "classify", "deliver"]
+__all__ = ["ATTEMPTS", "Failure", "classify", "deliver", "retry_seconds"]
 
 _logger = logging.getLogger(__name__)
 
@@ -72,8 +72,10 @@ def classify(error: TelegramError) -> Failure:
     return Failure.MAYBE_SENT  # a read timeout, or anything unforeseen: assume it may have gone out
 
 
-def _seconds(retry_after: int | dt.timedelta) -> float:
-    return retry_after.total_seconds() if isinstance(retry_after, dt.timedelta) else float(retry_after)
+def retry_seconds(error: RetryAfter) -> float:
+    """The seconds Telegram asks to wait (``retry_after`` is an int, or a timedelta with PTB_TIMEDELTA)."""
+    after = error.retry_after
+    return after.total_seconds() if isinstance(after, dt.timedelta) else float(after)
 
 
 async def deliver[T](
@@ -110,7 +112,7 @@ async def deliver[T](
                 _logger.warning("%s failed %d times; giving up (%s)", what, attempt, error)
                 raise
             maybe_done = maybe_done or failure is not Failure.NOT_SENT
-            wait = _seconds(error.retry_after) if isinstance(error, RetryAfter) else backoff
+            wait = retry_seconds(error) if isinstance(error, RetryAfter) else backoff
             _logger.info("%s: %s (%s); attempt %d in %.1f s", what, failure.value, error, attempt + 1, wait)
             await asyncio.sleep(wait)
             backoff = min(2 * backoff, MAX_BACKOFF)

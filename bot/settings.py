@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_API_BASE_URL", "Settings", "SettingsError"]
+__all__ = ["DEFAULT_API_BASE_URL", "Settings", "SettingsError", "default_seeds_dir"]
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+BUNDLED_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+"""The seed articles that come with this checkout."""
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -51,6 +53,19 @@ def _redis_url(raw: str) -> str | None:
     if not (parts.path if parts.scheme == "unix" else parts.hostname):
         raise SettingsError("PASOKH_REDIS_URL names no Redis server; use the form redis://host:6379/0")
     return raw
+
+
+def default_seeds_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$PASOKH_SEEDS_DIR``, else ``./seeds``, else the seeds bundled with this checkout.
+
+    The one reading of the seeds folder, for the bot and the command line alike.
+    """
+    env = os.environ if environ is None else environ
+    configured = env.get("PASOKH_SEEDS_DIR", "").strip()
+    if configured:
+        return Path(configured)
+    here = Path("seeds")
+    return here if here.is_dir() or not BUNDLED_SEEDS.is_dir() else BUNDLED_SEEDS
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -109,7 +124,7 @@ class Settings:
         return cls(
             token=token,
             admin_ids=_admin_ids(env.get("PASOKH_ADMIN_IDS", "")),
-            seeds_dir=Path(env.get("PASOKH_SEEDS_DIR", "").strip() or "seeds"),
+            seeds_dir=default_seeds_dir(env),
             index_dir=Path(index_dir) if index_dir else None,
             state_dir=Path(env.get("PASOKH_STATE_DIR", "").strip() or "state"),
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL,

@@ -1,4 +1,4 @@
-"""Running the real bot against the Bot API stand-in, by hand (``run_polling`` needs its own loop)."""
+"""Running the real bot against the Bot API stand-in, in the test's event loop, through its own lifecycle."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telegram import Update
 from telegram.ext import Application
 
+from bot.backend import open_backend
+from bot.backend.interfaces import Records
 from bot.library import Library
-from bot.main import build_application
-from bot.metrics import Metrics
+from bot.serving.application import build_application
+from bot.serving.lifecycle import Serving, lifecycle
+from bot.serving.metrics import Metrics
+from bot.serving.web import WebServer
 from bot.settings import Settings
-from bot.state import State
-from bot.web import WebServer
 from tests.conftest import SEEDS
 from tests.standin import BotApiStandin, Call, SentMessage, parse_html
 
@@ -30,12 +31,12 @@ App = Application[Any, Any, Any, Any, Any, Any]
 
 @dataclass
 class RunningBot:
-    """The stand-in, the application polling it, and what the bot holds."""
+    """The stand-in, the application receiving from it, and what the bot holds."""
 
     api: BotApiStandin
     app: App
     library: Library
-    state: State
+    records: Records
     seeds: Path
     state_dir: Path
     metrics: Metrics
@@ -56,70 +57,33 @@ async def running_bot(
     seeds: Path | None = None,
     state_dir: Path | None = None,
     rate_limiter: bool = False,
-    webhook: dict[str, Any] | None = None,
+    webhook: Serving | None = None,
     questions_per_minute: int = 1000,
     read_timeout: float | None = None,
 ) -> AsyncIterator[RunningBot]:
-    """Start the real application against ``api`` (polling, or a webhook with the given arguments).
+    """The real application against ``api``, started and stopped by the bot's own ``lifecycle``.
 
-    ``webhook`` takes ``start_webhook``'s arguments (listen, port, url_path, webhook_url, secret_token); the
-    bot's own server (``bot.web``) serves it, with /healthz and /metrics.
-
-    ``read_timeout`` shortens the wait for the Bot API's answers (for "slow" faults past the timeout).
+    Long polling, or the webhook ``webhook`` describes (served by the bot's own server, with /healthz and
+    /metrics). ``read_timeout`` shortens the wait for the Bot API's answers (for "slow" faults past it).
     """
     seeds = seeds or copy_seeds(tmp_path / "seeds")
-    state_dir = state_dir or tmp_path / "state"
     settings = Settings(
         token=api.token,
         admin_ids=frozenset({ADMIN_ID}),
         seeds_dir=seeds,
-        state_dir=state_dir,
+        state_dir=state_dir or tmp_path / "state",
         api_base_url=api.base_url,
         questions_per_minute=questions_per_minute,
     )
     library = Library(settings.seeds_dir)
     library.open()
-    state = State(settings.state_dir)
     metrics = Metrics(library)
+    backend = open_backend(settings, library, on_reload=metrics.reloaded)
     app = build_application(
-        settings, library, state, rate_limiter=rate_limiter, read_timeout=read_timeout, metrics=metrics
+        settings, library, backend, rate_limiter=rate_limiter, read_timeout=read_timeout, metrics=metrics
     )
-    try:
-        await app.initialize()
-    except BaseException:
-        await app.bot.shutdown()
-        state.close()
-        raise
-    assert app.post_init is not None
-    await app.post_init(app)  # run_* would call it; we drive the application by hand
-    await app.start()
-    assert app.updater is not None
-    web = None
-    try:
-        if webhook is None:
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-        else:
-            web = WebServer(
-                app,
-                metrics,
-                listen=webhook["listen"],
-                port=webhook["port"],
-                webhook_path=webhook["url_path"],
-                secret=webhook["secret_token"],
-            )
-            await web.start()
-            await app.bot.set_webhook(
-                webhook["webhook_url"], secret_token=webhook["secret_token"], allowed_updates=Update.ALL_TYPES
-            )
-        yield RunningBot(api, app, library, state, seeds, state_dir, metrics, web)
-    finally:
-        if web is not None:
-            await web.stop()
-        if app.updater.running:
-            await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        state.close()
+    async with lifecycle(app, metrics, webhook or Serving()) as web:
+        yield RunningBot(api, app, library, backend.records, seeds, settings.state_dir, metrics, web)
 
 
 async def finish(process: asyncio.subprocess.Process) -> str:

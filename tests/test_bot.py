@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.serving.lifecycle import Serving
 from tests.bot_harness import (
     ADMIN_ID,
     BOT_USERNAME,
@@ -361,13 +362,7 @@ async def test_webhook_checks_the_secret_token(
     from tests.standin import free_port
 
     port = free_port()
-    webhook = {
-        "listen": "127.0.0.1",
-        "port": port,
-        "url_path": "hook",
-        "webhook_url": "https://bot.example.org/hook",
-        "secret_token": "s3cret-token",
-    }
+    webhook = Serving(webhook_url="https://bot.example.org/hook", secret="s3cret-token", port=port)
     async with running_bot(api, tmp_path, webhook=webhook):
         injected = api.private_message(QUESTION)
         got = await api.post_to_webhook(f"http://127.0.0.1:{port}/hook", injected.update, secret_token=secret)
@@ -402,7 +397,7 @@ async def test_error_in_a_handler_gets_a_short_apology(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("index exploded")
 
-    monkeypatch.setattr("bot.handlers.answer", broken)
+    monkeypatch.setattr("bot.conversation.handlers.answer", broken)
     [reply] = await ask_private(api, QUESTION)
     assert reply.startswith("متأسفم، مشکلی پیش آمد")
     assert "exploded" not in reply

@@ -15,11 +15,16 @@ import pytest
 import pytest_asyncio
 from telegram.error import RetryAfter
 
-import bot.cluster
-from bot import texts
-from bot.cluster import Fleet, RedisStore, ReloadSync, SharedRedis
-from bot.flood import SharedFloodGuard, SharedRateLimiter
-from bot.handlers import fleet_text
+import bot.backend.shared.connection
+import bot.backend.shared.records
+import bot.backend.shared.reloads
+from bot.backend.interfaces import Fleet, Verdict
+from bot.backend.shared.connection import TIMEOUT, SharedRedis
+from bot.backend.shared.limits import SharedGuard, SharedRateLimiter
+from bot.backend.shared.records import RedisRecords
+from bot.backend.shared.reloads import ReloadSync
+from bot.conversation import texts
+from bot.conversation.handlers import fleet_text
 from bot.library import Library
 from bot.settings import Settings, SettingsError
 from tests.bot_harness import copy_seeds
@@ -82,9 +87,9 @@ def test_webhook_workers_sharing_redis_need_one_webhook_secret() -> None:
 
 
 async def test_the_store_is_shared_and_bounded(connect: Callable[[], SharedRedis], monkeypatch) -> None:
-    monkeypatch.setattr(bot.cluster, "UNANSWERED_KEPT", 5)
-    monkeypatch.setattr(bot.cluster, "ASKED_KEPT", 3)
-    one, two = RedisStore(connect()), RedisStore(connect())  # two workers
+    monkeypatch.setattr(bot.backend.shared.records, "UNANSWERED_KEPT", 5)
+    monkeypatch.setattr(bot.backend.shared.records, "ASKED_KEPT", 3)
+    one, two = RedisRecords(connect()), RedisRecords(connect())  # two workers
     await one.count("answered")
     await two.count("answered", 2)
     await two.count("unanswered")
@@ -103,10 +108,10 @@ async def test_the_store_is_shared_and_bounded(connect: Callable[[], SharedRedis
 async def test_a_redis_outage_loses_records_but_never_a_question(
     redis_server: RedisServer, connect: Callable[[], SharedRedis], monkeypatch, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.cluster")
-    monkeypatch.setattr(bot.cluster, "RETRY_AFTER", 0.2)
+    caplog.set_level(logging.INFO, logger="bot.backend.shared.connection")
+    monkeypatch.setattr(bot.backend.shared.connection, "RETRY_AFTER", 0.2)
     shared = connect()
-    store, guard = RedisStore(shared), SharedFloodGuard(shared, "questions", 2)
+    store, guard = RedisRecords(shared), SharedGuard(shared, "questions", 2)
     await store.count("answered")
     await redis_server.stop()
     started = time.monotonic()
@@ -114,8 +119,13 @@ async def test_a_redis_outage_loses_records_but_never_a_question(
     await store.log_unanswered("؟", "private")
     assert await store.remember_question(1, "q") == 0  # its buttons will say they expired
     assert await store.asked(1) is None
-    assert [await guard.verdict(7) for _ in range(4)] == ["ok", "ok", "warn", "quiet"]  # per process meanwhile
-    assert time.monotonic() - started < 3 * bot.cluster.TIMEOUT
+    assert [await guard.verdict(7) for _ in range(4)] == [
+        Verdict.OK,
+        Verdict.OK,
+        Verdict.WARN,
+        Verdict.QUIET,
+    ]  # per process meanwhile
+    assert time.monotonic() - started < 3 * TIMEOUT
     assert sum("Redis unavailable" in r.message for r in caplog.records) == 1  # logged once per outage
     await redis_server.start()  # an empty Redis on the same port
     await asyncio.sleep(0.3)
@@ -128,12 +138,12 @@ async def test_a_redis_outage_loses_records_but_never_a_question(
 
 
 async def test_the_question_limit_holds_across_workers_and_warns_once(connect: Callable[[], SharedRedis]) -> None:
-    guards = [SharedFloodGuard(connect(), "questions", 3) for _ in range(3)]
+    guards = [SharedGuard(connect(), "questions", 3) for _ in range(3)]
     verdicts = [await guards[n % 3].verdict(42) for n in range(6)]
-    assert verdicts == ["ok", "ok", "ok", "warn", "quiet", "quiet"]
-    assert await guards[1].verdict(43) == "ok"  # another user is not held up
-    lookups = SharedFloodGuard(guards[0].shared, "lookups", 3)
-    assert await lookups.verdict(42) == "ok"  # a separate allowance
+    assert verdicts == [Verdict.OK] * 3 + [Verdict.WARN, Verdict.QUIET, Verdict.QUIET]
+    assert await guards[1].verdict(43) is Verdict.OK  # another user is not held up
+    lookups = SharedGuard(guards[0].shared, "lookups", 3)
+    assert await lookups.verdict(42) is Verdict.OK  # a separate allowance
 
 
 def _sender(times: list[float]) -> Callable[..., Coroutine[Any, Any, bool]]:
@@ -295,7 +305,8 @@ async def test_a_follower_that_cannot_reload_keeps_its_index_and_the_admin_hears
 async def test_reloads_still_reach_every_worker_after_redis_lost_its_data(
     tmp_path: Path, redis_server: RedisServer, connect: Callable[[], SharedRedis], monkeypatch
 ) -> None:
-    monkeypatch.setattr(bot.cluster, "RETRY_AFTER", 0.2)
+    monkeypatch.setattr(bot.backend.shared.connection, "RETRY_AFTER", 0.2)
+    monkeypatch.setattr(bot.backend.shared.reloads, "RETRY_AFTER", 0.2)
     seeds = copy_seeds(tmp_path / "seeds")
     async with _two_workers(connect, seeds, seeds, check_every=0.5) as (leader, follower):
         write_seed(seeds, "zz_observatory.txt", NEW_ARTICLE)
@@ -345,7 +356,7 @@ async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path
         (Fleet(0, 0, 0, announced=False), [texts.RELOAD_NOT_SHARED]),
         (Fleet(3, 3, 2), [texts.RELOAD_PARTLY_SHARED.format("۲", "۳")]),  # one still building
         (
-            Fleet(3, 3, 2, ("host:12: the seeds folder is missing",)),
+            Fleet(3, 3, 2, ("host:12: the seeds folder is missing",), retry_every=20.0),
             [
                 texts.RELOAD_PARTLY_SHARED.format("۲", "۳"),
                 texts.RELOAD_FAILED_ELSEWHERE.format("۲۰"),
@@ -355,4 +366,4 @@ async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path
     ],
 )
 def test_what_the_admin_hears_about_the_other_workers(fleet: Fleet, expected: list[str]) -> None:
-    assert fleet_text(fleet, 20.0).splitlines() == expected
+    assert fleet_text(fleet).splitlines() == expected

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import texts
-from bot.render import MAX_MESSAGE, html_messages, single_line
+from bot.conversation import texts
+from bot.conversation.render import MAX_MESSAGE, html_messages, single_line
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, replies_to, sent_to
 from tests.standin import GROUP_ID, USER_ID, BotApiStandin, parse_html, utf16_len
 

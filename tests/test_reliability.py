@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.load import LoadConfig, run_load
-from bot import texts
+from bot.conversation import texts
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
 from tests.conftest import PASOKH, ROOT, bot_environment, write_seed
 from tests.standin import (

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 
-from bot import texts
+from bot.conversation import texts
+from bot.serving.lifecycle import Serving
 from tests.bot_harness import (
     ADMIN_ID,
     BOT_USERNAME,
@@ -129,16 +130,10 @@ async def test_webhook_requests_without_the_secret_change_nothing(api: BotApiSta
     import json
 
     port = free_port()
-    webhook = {
-        "listen": "127.0.0.1",
-        "port": port,
-        "url_path": "hook",
-        "webhook_url": "https://bot.example.org/hook",
-        "secret_token": "s3cret-token",
-    }
+    webhook = Serving(webhook_url="https://bot.example.org/hook", secret="s3cret-token", port=port)
     url = f"http://127.0.0.1:{port}/hook"
     async with running_bot(api, tmp_path, webhook=webhook) as running:
-        index, counters = running.library.index, running.state.counters()
+        index, counters = running.library.index, await running.records.counters()
         forged_reload = api.private_message("/reload", user_id=ADMIN_ID).update
         question = api.private_message(QUESTION).update
         body = json.dumps(forged_reload).encode()
@@ -160,7 +155,7 @@ async def test_webhook_requests_without_the_secret_change_nothing(api: BotApiSta
         assert COMMANDER in plain(call.params["text"])
         assert running.library.index is index
         assert not api.sent_messages(ADMIN_ID)
-        after = running.state.counters()
+        after = await running.records.counters()
     assert after == {**counters, "answered": counters.get("answered", 0) + 1}
 
 
@@ -275,16 +270,16 @@ async def _finish_when_exited(process: asyncio.subprocess.Process) -> str:
 @pytest.fixture
 def searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every question the bot searched for (the retrieval entry point, counted)."""
-    import bot.handlers
+    import bot.conversation.handlers
 
     asked: list[str] = []
-    real = bot.handlers.answer
+    real = bot.conversation.handlers.answer
 
     def counting(index: Any, question: str, k: int = 3) -> Any:
         asked.append(question)
         return real(index, question, k)
 
-    monkeypatch.setattr(bot.handlers, "answer", counting)
+    monkeypatch.setattr(bot.conversation.handlers, "answer", counting)
     return asked
 
 
@@ -342,24 +337,25 @@ async def test_inline_queries_and_buttons_are_limited_without_searching(
 
 
 def test_the_flood_guard_forgets_idle_users() -> None:
-    from bot.flood import FloodGuard
+    from bot.backend.interfaces import Verdict
+    from bot.backend.local import LocalGuard
 
-    guard = FloodGuard(per_minute=2)
+    guard = LocalGuard(per_minute=2)
     for user in range(1000):
-        assert guard.check(user, now=0.0) == "ok"
-    assert guard.check(1, now=1.0) == "ok"
-    assert guard.check(1, now=2.0) == "warn"
-    assert guard.check(1, now=3.0) == "quiet"
-    assert guard.check(5000, now=60.5) == "ok"  # a minute later: the idle users are swept
+        assert guard.check(user, now=0.0) is Verdict.OK
+    assert guard.check(1, now=1.0) is Verdict.OK
+    assert guard.check(1, now=2.0) is Verdict.WARN
+    assert guard.check(1, now=3.0) is Verdict.QUIET
+    assert guard.check(5000, now=60.5) is Verdict.OK  # a minute later: the idle users are swept
     assert len(guard) == 2  # user 1 (last asked at 1.0) is still within its minute, and user 5000
-    assert guard.check(1, now=62.5) == "ok"
+    assert guard.check(1, now=62.5) is Verdict.OK
 
 
 # -- no pickle --------------------------------------------------------------------------------------
 
 _NO_PICKLE_PROBE = textwrap.dedent(
     """
-    import json, pickle, sys
+    import asyncio, json, pickle, sys
     used = []
     sys.addaudithook(lambda event, args: used.append(event) if event == "pickle.find_class" else None)
     def forbidden(name):
@@ -396,18 +392,20 @@ _NO_PICKLE_PROBE = textwrap.dedent(
     from pathlib import Path
     from bot.cli import main
     from bot.library import Library
-    from bot.state import State
+    from bot.backend.local import SqliteRecords
     from retrieval.answer import answer
     seeds, index_dir, state_dir = map(Path, sys.argv[1:4])
     Library(seeds, index_dir).open()              # builds and saves
     library = Library(seeds, index_dir)
     index = library.open()                        # loads the saved index
     answered = answer(index, "فرمانده انتظامی استان لرستان کیست؟").answered
-    state = State(state_dir)
-    state.count("answered")
-    state.log_unanswered("؟", "private")
-    state.close()
-    State(state_dir).counters()
+    async def record():
+        records = SqliteRecords(state_dir)
+        await records.count("answered")
+        await records.log_unanswered("؟", "private")
+        await records.close()
+        await SqliteRecords(state_dir).counters()
+    asyncio.run(record())
     code = main(["ask", "--index", str(index_dir), "--json", "سردار جمشیدی پور"])
     report = {"canaries": canaries, "used": used, "answered": answered, "code": code}
     print(json.dumps(report | {"loaded": library.index is index}))

@@ -12,23 +12,28 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bot.state import State
+from bot.backend.local import SqliteRecords
 from tests.conftest import ROOT
 
 # One record: a counter step, then an unanswered question (a large one: writes span several pages).
 # Each record's number is printed once both are committed.
 _WRITER = textwrap.dedent(
     """
+    import asyncio
     import sys
     from pathlib import Path
-    from bot.state import State
-    state = State(Path(sys.argv[1]))
-    number = int(sys.argv[2])
-    while True:
-        state.count("answered")
-        state.log_unanswered(f"{number}:" + "پرسش " * 400, "private")
-        print(number, flush=True)
-        number += 1
+    from bot.backend.local import SqliteRecords
+
+    async def write():
+        records = SqliteRecords(Path(sys.argv[1]))
+        number = int(sys.argv[2])
+        while True:
+            await records.count("answered")
+            await records.log_unanswered(f"{number}:" + "پرسش " * 400, "private")
+            print(number, flush=True)
+            number += 1
+
+    asyncio.run(write())
     """
 )
 
@@ -59,7 +64,7 @@ def _numbers(folder: Path) -> list[int]:
     return [int(question.split(":", 1)[0]) for (question,) in rows]
 
 
-def test_a_writer_killed_mid_write_loses_at_most_its_last_record(tmp_path: Path) -> None:
+async def test_a_writer_killed_mid_write_loses_at_most_its_last_record(tmp_path: Path) -> None:
     rng = random.Random(20251126)
     last, counted = 0, 0
     for _ in range(10):  # about a third of the kills land between a record's two commits
@@ -68,14 +73,15 @@ def test_a_writer_killed_mid_write_loses_at_most_its_last_record(tmp_path: Path)
         # Every confirmed record is there, in order, without a gap; beyond them at most the one in flight.
         assert numbers == list(range(numbers[0], numbers[-1] + 1))
         assert numbers[-1] in (confirmed, confirmed + 1)
-        state = State(tmp_path)  # the bot opens it as it would after a restart
+        records = SqliteRecords(tmp_path)  # the bot opens it as it would after a restart
         try:
             # A record's counter step is a commit of its own, just before its question.
-            assert state.counters()["answered"] - counted in (numbers[-1] - last, numbers[-1] - last + 1)
-            counted = state.counters()["answered"]
-            [newest] = state.unanswered(1)
+            answered = (await records.counters())["answered"]
+            assert answered - counted in (numbers[-1] - last, numbers[-1] - last + 1)
+            counted = answered
+            [newest] = await records.unanswered(1)
             assert newest.question.startswith(f"{numbers[-1]}:")
         finally:
-            state.close()
+            await records.close()
         last = numbers[-1]
     assert last > 100

@@ -16,12 +16,11 @@ import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.library import Library
-from bot.lifecycle import Serving, StartError, serve
-from bot.main import build_application
-from bot.metrics import Metrics
+from bot.serving.application import build_application
+from bot.serving.lifecycle import Serving, StartError, serve
+from bot.serving.metrics import Metrics
+from bot.serving.web import WebServer
 from bot.settings import Settings
-from bot.state import State
-from bot.web import WebServer
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, finish, running_bot, sent_to
 from tests.conftest import PASOKH, ROOT, bot_environment
 from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
@@ -43,7 +42,7 @@ async def api() -> AsyncIterator[BotApiStandin]:
 @pytest_asyncio.fixture
 async def hooked(api: BotApiStandin, tmp_path: Path) -> AsyncIterator[RunningBot]:
     """The bot receiving updates by webhook on the bot's own server."""
-    webhook = {"listen": "127.0.0.1", "port": 0, "url_path": "pasokh", "webhook_url": HOOK, "secret_token": SECRET}
+    webhook = Serving(webhook_url=HOOK, secret=SECRET, port=0)
     async with running_bot(api, tmp_path, webhook=webhook) as running:
         yield running
 
@@ -102,7 +101,7 @@ async def test_healthz_is_503_before_the_index_is_loaded(tmp_path: Path, http: h
     settings = Settings(token="1:x", seeds_dir=copy_seeds(tmp_path / "seeds"), state_dir=tmp_path / "state")
     library = Library(settings.seeds_dir)  # not opened
     metrics = Metrics(library)
-    application = build_application(settings, library, State(settings.state_dir), metrics=metrics, rate_limiter=False)
+    application = build_application(settings, library, metrics=metrics, rate_limiter=False)
     server = WebServer(application, metrics, port=0)
     await server.start()
     try:
@@ -150,7 +149,7 @@ async def test_metrics_count_questions_answers_and_latency(
     assert 0 < value(after, "pasokh_answer_seconds_sum") < 30
     assert value(after, "pasokh_answer_seconds_bucket", le="+Inf") == 5
     # The SQLite counters behind /stats agree.
-    assert hooked.state.counters() == {"answered": 2, "unanswered": 1}
+    assert await hooked.records.counters() == {"answered": 2, "unanswered": 1}
 
 
 async def test_metrics_count_reloads_that_worked_and_that_failed(
@@ -212,7 +211,7 @@ async def test_webhook_with_the_secret_is_answered_through_the_bot_api(
     assert COMMANDER in parse_html(call.params["text"])[0]
 
 
-# -- the lifecycle (bot.lifecycle.serve) --------------------------------------------------------------
+# -- the lifecycle (bot.serving.lifecycle.serve) --------------------------------------------------------------
 
 
 def _application(api_base_url: str, token: str, tmp_path: Path) -> tuple[Any, Metrics]:
@@ -226,8 +225,7 @@ def _application(api_base_url: str, token: str, tmp_path: Path) -> tuple[Any, Me
     library = Library(settings.seeds_dir)
     library.open()
     metrics = Metrics(library)
-    state = State(settings.state_dir)
-    return build_application(settings, library, state, metrics=metrics, rate_limiter=False), metrics
+    return build_application(settings, library, metrics=metrics, rate_limiter=False), metrics
 
 
 async def _serving(
@@ -327,7 +325,7 @@ async def test_stop_while_the_bot_api_is_unreachable_is_prompt(tmp_path: Path) -
     application, metrics = _application(nowhere, "123:unreachable-token", tmp_path)
     stop = asyncio.Event()
     logged = _Logged("did not answer getMe (attempt 2")
-    logger = logging.getLogger("bot.lifecycle")
+    logger = logging.getLogger("bot.serving.lifecycle")
     logger.addHandler(logged)
     try:
         task = asyncio.create_task(serve(application, metrics, Serving(port=0), stop))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot import texts
+from bot.conversation import texts
 from tests.bot_harness import copy_seeds, replies_to, sent_to
 from tests.cluster_harness import ADMIN_ID, BOT_USERNAME, NEW_ARTICLE, RedisServer, Workers
 from tests.conftest import write_seed

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_MESSAGE",
     "Piece",
     "article_pieces",
+    "fa",
     "first_keyboard",
     "first_pieces",
     "html_messages",
@@ -77,11 +78,12 @@ def passage_pieces(result: Answer, page: int, *, footer: bool = True) -> list[Pi
     pieces += [("\n\n", False), (source[0][:2], False), (source[0][2:], True)]
     pieces += [("\n" + line, False) for line in source[1:]]
     if footer and (page > 0 or not result.answered):
-        pieces.append((f"\n\n🔎 {_persian_number(page + 1)} از {_persian_number(len(result.hits))}", False))
+        pieces.append((f"\n\n🔎 {fa(page + 1)} از {fa(len(result.hits))}", False))
     return pieces
 
 
-def _persian_number(n: int) -> str:
+def fa(n: float | str) -> str:
+    """A number (or text with digits) in Persian digits."""
     return to_persian_digits(str(n))
 
 

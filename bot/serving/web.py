@@ -32,7 +32,7 @@ from telegram import Update
 from telegram.ext import Application
 from tornado.httpserver import HTTPServer
 
-from bot.metrics import CONTENT_TYPE, Metrics
+from bot.serving.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["SECRET_HEADER", "WebServer"]
 

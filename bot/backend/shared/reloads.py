@@ -1,29 +1,9 @@
-"""Several workers behind one load balancer, sharing one Redis (``PASOKH_REDIS_URL``).
-
-What lives in Redis, every key under ``pasokh:``:
-
-=========================  ======  ============================================================
-key                        type    what
-=========================  ======  ============================================================
-``counters``               hash    questions answered and unanswered (``HINCRBY``)
-``unanswered``             list    unanswered questions, newest first, ``UNANSWERED_KEPT`` at most
-``asked``                  hash    question id -> chat and question, for result buttons; the
-                                   newest ``ASKED_KEPT`` (ids from ``asked:id``)
-``index:version``          int     bumped by every successful ``/reload``
-``index:announced``        float   when it was last bumped (Unix time)
-``reload``                 pubsub  ``{"version", "at", "by"}`` after each bump
-``workers``                hash    worker -> the version it serves, its last heartbeat, errors
-``limits:*``, ``pause``    —       flood limits (``bot.flood``)
-=========================  ======  ============================================================
+"""Reloads across workers: a ``/reload`` at any worker reaches all of them through Redis.
 
 A ``/reload`` at any worker rebuilds there, bumps the version and publishes it; every worker listens
 and rebuilds from the seeds folder (a shared volume) when it sees a version newer than its own. A worker
 checks the version key every ``CHECK_EVERY`` seconds as well, which covers a message missed while Redis
 restarted; a worker started later takes the current version as its own (it read the same seeds).
-
-A Redis outage never stops answers: calls fail fast, are logged once, and each part falls back (counters
-and the unanswered log are not recorded, result buttons expire, flood limits hold per process) until
-Redis answers again, tried every ``RETRY_AFTER`` seconds.
 """
 
 from __future__ import annotations
@@ -35,180 +15,29 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
+from bot.backend.interfaces import Fleet
+from bot.backend.shared.connection import REDIS_ERRORS, RETRY_AFTER, SharedRedis
 from bot.library import Library, ReloadReport
-from bot.state import ASKED_KEPT, UNANSWERED_KEPT, Asked, Unanswered
 
-__all__ = ["CHECK_EVERY", "REDIS_ERRORS", "Fleet", "RedisStore", "ReloadSync", "SharedRedis"]
+__all__ = ["CHECK_EVERY", "FLEET_WAIT", "ReloadSync"]
 
 _logger = logging.getLogger(__name__)
 
-PREFIX = "pasokh:"
-TIMEOUT = 2.0
-"""Seconds for a Redis connection or command: an outage costs a question this much at most, once."""
-RETRY_AFTER = 5.0
-"""Seconds after a failure during which Redis is not tried (every part uses its fallback)."""
 CHECK_EVERY = 20.0
 """Seconds between checks of the version key (and heartbeats): a missed reload message waits this long."""
 LIVE = 3 * CHECK_EVERY
 """A worker whose heartbeat is older than this is taken for gone."""
-REDIS_ERRORS = (RedisError, OSError)
+FLEET_WAIT = 15.0
+"""Seconds at least that an admin's /reload waits for the other workers to follow, before replying."""
 _RAISE_VERSION = """
 local stored = tonumber(redis.call('get', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > stored then redis.call('set', KEYS[1], ARGV[1]) end
 """
-
-
-class SharedRedis:
-    """One Redis client for the worker, and whether Redis answers (failures switch it off briefly)."""
-
-    def __init__(self, url: str, *, prefix: str = PREFIX) -> None:
-        self.url = url
-        self.prefix = prefix
-        # One immediate retry covers a connection that died with a restarted Redis; no backoff: during an
-        # outage every call should fail at once and let its caller fall back.
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=TIMEOUT,
-            socket_connect_timeout=TIMEOUT,
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=30,
-        )
-        self._down_until = 0.0
-        self._down_since: float | None = None
-
-    def key(self, *parts: object) -> str:
-        return self.prefix + ":".join(str(p) for p in parts)
-
-    @property
-    def available(self) -> bool:
-        """False for ``RETRY_AFTER`` seconds after a failed call."""
-        return time.monotonic() >= self._down_until
-
-    def failed(self, what: str, error: BaseException) -> None:
-        """Note a failed call; the first failure of an outage is logged."""
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = now
-            _logger.warning(
-                "Redis unavailable (%s: %s): answering on, with per-process fallbacks; retrying every %.0f s",
-                what,
-                error,
-                RETRY_AFTER,
-            )
-        self._down_until = now + RETRY_AFTER
-
-    def succeeded(self) -> None:
-        """Note a call that worked: Redis is used again at once."""
-        self._down_until = 0.0
-        if self._down_since is not None:
-            _logger.info("Redis is back after %.1f s", time.monotonic() - self._down_since)
-            self._down_since = None
-
-    async def attempt[T](self, what: str, call: Callable[[], Awaitable[T]], fallback: T) -> T:
-        """``await call()``, or ``fallback`` when Redis is down or the call fails."""
-        if not self.available:
-            return fallback
-        try:
-            result = await call()
-        except REDIS_ERRORS as error:
-            self.failed(what, error)
-            return fallback
-        self.succeeded()
-        return result
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-
-class RedisStore:
-    """``bot.state.Store`` in Redis, shared by every worker.
-
-    Writes never fail a question: during an outage they are dropped (logged once), a question gets
-    id 0 (its buttons then say they expired) and a button finds nothing. ``counters`` and
-    ``unanswered`` raise ``RedisError``: an admin then gets the error apology rather than zeros.
-    """
-
-    def __init__(self, shared: SharedRedis) -> None:
-        self.shared = shared
-        self._counters = shared.key("counters")
-        self._unanswered = shared.key("unanswered")
-        self._asked = shared.key("asked")
-        self._asked_id = shared.key("asked", "id")
-
-    async def count(self, name: str, by: int = 1) -> None:
-        await self.shared.attempt("count", lambda: self.shared.client.hincrby(self._counters, name, by), 0)
-
-    async def counters(self) -> dict[str, int]:
-        values = cast(dict[str, str], await self.shared.client.hgetall(self._counters))
-        return {name: int(value) for name, value in values.items()}
-
-    async def log_unanswered(self, question: str, chat_type: str) -> None:
-        record = json.dumps({"at": time.time(), "chat_type": chat_type, "question": question}, ensure_ascii=False)
-
-        async def push() -> None:
-            async with self.shared.client.pipeline(transaction=True) as pipe:
-                pipe.lpush(self._unanswered, record)  # queued: a pipeline runs its commands at execute()
-                pipe.ltrim(self._unanswered, 0, UNANSWERED_KEPT - 1)
-                await pipe.execute()
-
-        await self.shared.attempt("unanswered log", push, None)
-
-    async def unanswered(self, limit: int = 20) -> list[Unanswered]:
-        rows = await self.shared.client.lrange(self._unanswered, 0, limit - 1)
-        return [Unanswered(**json.loads(row)) for row in rows]
-
-    async def remember_question(self, chat_id: int, question: str) -> int:
-        async def remember() -> int:
-            question_id = int(await self.shared.client.incr(self._asked_id))
-            record = json.dumps({"chat_id": chat_id, "question": question}, ensure_ascii=False)
-            async with self.shared.client.pipeline(transaction=True) as pipe:
-                pipe.hset(self._asked, str(question_id), record)
-                pipe.hdel(self._asked, str(question_id - ASKED_KEPT))
-                await pipe.execute()
-            return question_id
-
-        return await self.shared.attempt("asked question", remember, 0)
-
-    async def asked(self, question_id: int) -> Asked | None:
-        if question_id <= 0:
-            return None
-
-        async def find() -> str | None:
-            return cast(str | None, await self.shared.client.hget(self._asked, str(question_id)))
-
-        raw = await self.shared.attempt("asked question", find, None)
-        if raw is None:
-            return None
-        record = json.loads(raw)
-        return Asked(question_id, int(record["chat_id"]), str(record["question"]))
-
-    async def close(self) -> None:
-        await self.shared.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Fleet:
-    """Where the live workers are after a reload was announced: how many serve it, who failed and why."""
-
-    version: int
-    live: int
-    current: int
-    failures: tuple[str, ...] = ()
-    announced: bool = True
-
-    @property
-    def complete(self) -> bool:
-        return self.announced and self.current >= self.live
 
 
 class ReloadSync:
@@ -297,6 +126,11 @@ class ReloadSync:
         _logger.info("announced index version %d to %d listening worker(s)", version, receivers)
         return version
 
+    async def spread(self, report: ReloadReport) -> Fleet:
+        """After a successful reload here: announce it, and wait a while for the other workers to follow."""
+        version = await self.announce()
+        return await self.fleet(version, wait=max(FLEET_WAIT, 3 * report.seconds))
+
     async def fleet(self, version: int | None, wait: float) -> Fleet:
         """Wait up to ``wait`` seconds for every live worker to serve ``version`` or fail it; report."""
         if version is None:
@@ -318,7 +152,7 @@ class ReloadSync:
                 current += 1
             elif beat.get("failed") == version:
                 failures.append(f"{worker}: {beat.get('error')}")
-        return Fleet(version, live, current, tuple(failures))
+        return Fleet(version, live, current, tuple(failures), retry_every=self.check_every)
 
     async def _workers(self) -> dict[str, dict[str, Any]]:
         """Live workers' heartbeats; the entries of workers gone quiet are removed."""

@@ -30,13 +30,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import texts
-from bot.cluster import Fleet, ReloadSync
-from bot.flood import Guard
-from bot.library import Library, ReloadReport
-from bot.metrics import Metrics
-from bot.render import (
+from bot.backend.interfaces import Backend, Fleet, Verdict
+from bot.conversation import texts
+from bot.conversation.render import (
     article_pieces,
+    fa,
     first_keyboard,
     first_pieces,
     hit_snippet,
@@ -46,11 +44,12 @@ from bot.render import (
     passage_pieces,
     single_line,
 )
+from bot.library import Library, ReloadReport
 from bot.sending import deliver
+from bot.serving.metrics import Metrics
 from bot.settings import Settings
-from bot.state import Store
 from retrieval import Index
-from retrieval.answer import Answer, Outcome, answer, to_persian_digits
+from retrieval.answer import Answer, Outcome, answer
 from retrieval.normalize import display
 
 __all__ = ["Pasokh", "fleet_text"]
@@ -63,55 +62,35 @@ PAGES = 10
 ARTICLE_MESSAGES = 5
 """The most messages one «متن کامل خبر» sends."""
 ADMIN_COMMANDS = ("reload", "stats", "unanswered")
-LOOKUPS_PER_QUESTION = 3
-"""Inline queries and button presses a user may make a minute, per question allowed a minute.
-
-Inline mode asks again at every pause in typing, so it gets a larger allowance than questions."""
 APOLOGY_ATTEMPTS = 2
-FLEET_WAIT = 15.0
-"""Seconds at least that an admin's /reload waits for the other workers to follow, before replying."""
 _FRESH = filters.UpdateType.MESSAGE  # not edits: an edited question is not answered twice
 
 
-def _fa(n: float | str) -> str:
-    return to_persian_digits(str(n))
-
-
-def fleet_text(fleet: Fleet, check_every: float) -> str:
+def fleet_text(fleet: Fleet) -> str:
     """What the admin who sent /reload hears about the other workers ("" when there are none)."""
     if not fleet.announced:
         return texts.RELOAD_NOT_SHARED
     if fleet.complete:
-        return texts.RELOAD_SHARED.format(_fa(fleet.live)) if fleet.live > 1 else ""
-    lines = [texts.RELOAD_PARTLY_SHARED.format(_fa(fleet.current), _fa(fleet.live))]
+        return texts.RELOAD_SHARED.format(fa(fleet.live)) if fleet.live > 1 else ""
+    lines = [texts.RELOAD_PARTLY_SHARED.format(fa(fleet.current), fa(fleet.live))]
     if fleet.failures:
-        lines.append(texts.RELOAD_FAILED_ELSEWHERE.format(_fa(int(check_every))))
+        lines.append(texts.RELOAD_FAILED_ELSEWHERE.format(fa(int(fleet.retry_every))))
         lines += [f"• {single_line(failure)}" for failure in fleet.failures]
     return "\n".join(lines)
 
 
 class Pasokh:
-    """The bot's handlers, holding what they share: settings, the library of articles, the state."""
+    """The bot's handlers, holding what they share: settings, the library of articles, the backend."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        library: Library,
-        state: Store,
-        metrics: Metrics,
-        *,
-        guards: tuple[Guard, Guard],
-        reloads: ReloadSync | None = None,
-    ) -> None:
-        """``guards``: the limits on questions and on lookups; ``reloads``: several workers' reload
-        announcements (None for one process)."""
+    def __init__(self, settings: Settings, library: Library, backend: Backend, metrics: Metrics) -> None:
         self.settings = settings
         self.library = library
-        self.state = state
+        self.records = backend.records
+        self.questions = backend.questions
+        self.lookups = backend.lookups
+        self.reloads = backend.reloads
         self.metrics = metrics
         self.started = time.monotonic()
-        self.flood, self.lookups = guards
-        self.reloads = reloads
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Add every handler to ``application``, admins' commands before their refusal."""
@@ -171,20 +150,21 @@ class Pasokh:
     async def _answer(self, message: Message, question: str) -> None:
         arrived = time.perf_counter()
         user = message.from_user
-        verdict = await self.flood.verdict(user.id) if user else "ok"
-        if verdict != "ok":
-            if verdict == "warn":
-                _logger.info("user %s is over %d questions a minute", user.id if user else "?", self.flood.per_minute)
+        verdict = await self.questions.verdict(user.id) if user else Verdict.OK
+        if verdict is not Verdict.OK:
+            if verdict is Verdict.WARN:
+                limit = self.questions.per_minute
+                _logger.info("user %s is over %d questions a minute", user.id if user else "?", limit)
                 await self._reply(message, texts.SLOW_DOWN)
             return
         self.metrics.asked("private" if message.chat.type == ChatType.PRIVATE else "group")
         result = await self._search(question)
         if result.outcome in (Outcome.ANSWERED, Outcome.NOT_FOUND):
             self.metrics.outcome(result.answered)
-            await self.state.count("answered" if result.answered else "unanswered")
+            await self.records.count("answered" if result.answered else "unanswered")
             if not result.answered:
-                await self.state.log_unanswered(question[:500], message.chat.type)
-        question_id = await self.state.remember_question(message.chat.id, question) if result.hits else 0
+                await self.records.log_unanswered(question[:500], message.chat.type)
+        question_id = await self.records.remember_question(message.chat.id, question) if result.hits else 0
         messages = html_messages(first_pieces(result))
         markup = first_keyboard(result, question_id)
         for i, text in enumerate(messages):
@@ -250,12 +230,12 @@ class Pasokh:
             return
         parsed = parse_callback(query.data)
         message = query.message if isinstance(query.message, Message) else None
-        asked = await self.state.asked(parsed[1]) if parsed else None
+        asked = await self.records.asked(parsed[1]) if parsed else None
         # The button must be ours and pressed in the chat where the question was asked.
         if parsed is None or message is None or asked is None or asked.chat_id != message.chat.id:
             await self._answer_query(query, texts.EXPIRED)
             return
-        if await self.lookups.verdict(query.from_user.id) != "ok":  # no search spent
+        if await self.lookups.verdict(query.from_user.id) is not Verdict.OK:  # no search spent
             await self._answer_query(query, texts.SLOW_DOWN_SHORT)
             return
         action, _, page = parsed
@@ -295,7 +275,8 @@ class Pasokh:
         if not question:
             await deliver(lambda: query.answer([], cache_time=300), what="inline answer", idempotent=True)
             return
-        if await self.lookups.verdict(query.from_user.id) != "ok":  # no search spent; the client may ask again soon
+        # Over the limit: no search spent; the client may ask again soon.
+        if await self.lookups.verdict(query.from_user.id) is not Verdict.OK:
             await deliver(
                 lambda: query.answer([], cache_time=5, is_personal=True), what="inline answer", idempotent=True
             )
@@ -347,17 +328,16 @@ class Pasokh:
         report = await self.library.reload()
         self.metrics.reloaded(report)
         text = self._reload_text(report)
-        if report.ok and self.reloads is not None:  # several workers: tell them, and say how far it got
-            version = await self.reloads.announce()
-            fleet = await self.reloads.fleet(version, wait=max(FLEET_WAIT, 3 * report.seconds))
-            text = "\n".join(filter(None, [text, fleet_text(fleet, self.reloads.check_every)]))
+        fleet = await self.reloads.spread(report) if report.ok else None  # several workers: how far it got
+        if fleet is not None:
+            text = "\n".join(filter(None, [text, fleet_text(fleet)]))
         await self._reply(message, text)
 
     @staticmethod
     def _reload_text(report: ReloadReport) -> str:
         if report.already_running:
             return texts.RELOAD_RUNNING
-        seconds = _fa(f"{report.seconds:.2f}")
+        seconds = fa(f"{report.seconds:.2f}")
         if report.error is not None:
             return (
                 f"⚠️ بارگذاری دوباره ناموفق بود ({seconds} ثانیه)؛ خبرهای قبلی همچنان پاسخ داده می‌شوند.\n"
@@ -365,8 +345,8 @@ class Pasokh:
             )
         lines = [
             f"✅ خبرها دوباره بارگذاری شد ({seconds} ثانیه).",
-            f"خبرها: {_fa(report.articles_before)} ← {_fa(report.articles_after)}",
-            f"جمله‌ها: {_fa(report.sentences_before)} ← {_fa(report.sentences_after)}",
+            f"خبرها: {fa(report.articles_before)} ← {fa(report.articles_after)}",
+            f"جمله‌ها: {fa(report.sentences_before)} ← {fa(report.sentences_after)}",
         ]
         for label, names in (("افزوده", report.added), ("حذف‌شده", report.removed), ("تغییرکرده", report.changed)):
             lines.append(f"{label}: {'، '.join(names) if names else '—'}")
@@ -380,7 +360,7 @@ class Pasokh:
         message = update.effective_message
         if message is None:
             return
-        index, counters = self.library.index, await self.state.counters()
+        index, counters = self.library.index, await self.records.counters()
         uptime = int(time.monotonic() - self.started)
         days, rest = divmod(uptime, 86400)
         hours, rest = divmod(rest, 3600)
@@ -389,11 +369,11 @@ class Pasokh:
             "\n".join(
                 [
                     "📊 آمار «پاسخ»",
-                    f"خبرها: {_fa(len(index.articles))}",
-                    f"جمله‌ها: {_fa(len(index))}",
-                    f"مدت کار: {_fa(days)} روز، {_fa(hours)} ساعت، {_fa(rest // 60)} دقیقه",
-                    f"پرسش‌های پاسخ‌داده: {_fa(counters.get('answered', 0))}",
-                    f"پرسش‌های بی‌پاسخ: {_fa(counters.get('unanswered', 0))}",
+                    f"خبرها: {fa(len(index.articles))}",
+                    f"جمله‌ها: {fa(len(index))}",
+                    f"مدت کار: {fa(days)} روز، {fa(hours)} ساعت، {fa(rest // 60)} دقیقه",
+                    f"پرسش‌های پاسخ‌داده: {fa(counters.get('answered', 0))}",
+                    f"پرسش‌های بی‌پاسخ: {fa(counters.get('unanswered', 0))}",
                 ]
             ),
         )
@@ -403,13 +383,13 @@ class Pasokh:
         message = update.effective_message
         if message is None:
             return
-        rows = await self.state.unanswered(20)
+        rows = await self.records.unanswered(20)
         if not rows:
             await self._reply(message, texts.NO_UNANSWERED)
             return
         # Users wrote these: one line each, without control or bidi-override characters, escaped.
         lines = ["❓ آخرین پرسش‌های بی‌پاسخ:"]
-        lines += [f"{_fa(i)}. {single_line(row.question)}" for i, row in enumerate(rows, 1)]
+        lines += [f"{fa(i)}. {single_line(row.question)}" for i, row in enumerate(rows, 1)]
         for text in html_messages([("\n".join(lines), False)]):
             await self._reply(message, text, html_text=True)
 

@@ -5,7 +5,7 @@ cannot also serve ``/healthz`` and ``/metrics``):
 
 1. ``initialize`` the application (``getMe``), again and again with backoff until the Bot API answers;
 2. ``post_init``, ``start`` the application;
-3. start ``bot.web.WebServer`` (webhook mode; polling mode only when a port is given);
+3. start ``bot.serving.web.WebServer`` (webhook mode; polling mode only when a port is given);
 4. ``setWebhook`` (retried as in 1), or start long polling (PTB retries its own start-up calls);
 5. wait for the stop event (SIGINT or SIGTERM), then stop the server, the poller and the application,
    and ``post_shutdown``. The webhook stays set: other workers may still be receiving on it.
@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -28,11 +27,11 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application
 
-from bot.metrics import Metrics
-from bot.sending import Failure, classify
-from bot.web import WebServer
+from bot.sending import Failure, classify, retry_seconds
+from bot.serving.metrics import Metrics
+from bot.serving.web import WebServer
 
-__all__ = ["DEFAULT_WEBHOOK_PORT", "Serving", "StartError", "run_until_signal", "serve"]
+__all__ = ["DEFAULT_WEBHOOK_PORT", "Serving", "StartError", "Stopped", "lifecycle", "run_until_signal", "serve"]
 
 _logger = logging.getLogger(__name__)
 
@@ -75,13 +74,6 @@ class Serving:
         )
 
 
-def _wait_seconds(error: TelegramError, backoff: float) -> float:
-    if isinstance(error, RetryAfter):
-        after = error.retry_after
-        return after.total_seconds() if isinstance(after, dt.timedelta) else float(after)
-    return backoff
-
-
 async def _first(action: Awaitable[Any], stop: asyncio.Event) -> bool:
     """Await ``action`` unless ``stop`` is set first (then cancel it); True when the action finished."""
     task = asyncio.ensure_future(action)
@@ -112,7 +104,7 @@ async def until_answered(call: Callable[[], Awaitable[Any]], what: str, stop: as
         except TelegramError as error:
             if classify(error) is Failure.REFUSED:
                 raise
-            wait = _wait_seconds(error, backoff)
+            wait = retry_seconds(error) if isinstance(error, RetryAfter) else backoff
             _logger.warning(
                 "the Bot API did not answer %s (attempt %d: %s); trying again in %.1f s", what, attempt, error, wait
             )
@@ -151,14 +143,24 @@ async def _start_server(server: WebServer) -> None:
         raise StartError(f"cannot listen on {server.listen}:{server.port}: {exc.strerror or exc}") from None
 
 
-async def serve(application: App, metrics: Metrics, serving: Serving, stop: asyncio.Event) -> None:
-    """Run ``application`` as the module docstring says until ``stop`` is set.
+class Stopped(Exception):
+    """``stop`` was set before the bot was up (raised by ``lifecycle`` instead of entering)."""
 
-    Raises ``StartError``, or PTB's ``InvalidToken``, when the bot cannot start.
+
+@contextlib.asynccontextmanager
+async def lifecycle(
+    application: App, metrics: Metrics, serving: Serving, stop: asyncio.Event | None = None
+) -> AsyncIterator[WebServer | None]:
+    """The bot up and receiving updates inside the block (steps 1-4), stopped cleanly after it (step 5).
+
+    As PTB's ``async with application:``, for this bot: ``async with lifecycle(...) as server:``, where
+    ``server`` is the HTTP server (None when there is none). Raises ``Stopped`` when ``stop`` is set
+    before the bot is up, and ``StartError`` or PTB's ``InvalidToken`` when the bot cannot start.
     """
+    stop = stop or asyncio.Event()
     try:
         if not await until_answered(application.initialize, "getMe", stop):
-            return
+            raise Stopped
         if application.post_init:
             await application.post_init(application)
         await application.start()
@@ -166,10 +168,11 @@ async def serve(application: App, metrics: Metrics, serving: Serving, stop: asyn
         try:
             if server is not None:
                 await _start_server(server)
-            if await _receive(application, serving, stop):
-                await stop.wait()
-            _logger.info("stopping")
+            if not await _receive(application, serving, stop):
+                raise Stopped
+            yield server
         finally:
+            _logger.info("stopping")
             if server is not None:
                 await server.stop()
             if application.updater is not None and application.updater.running:
@@ -183,6 +186,16 @@ async def serve(application: App, metrics: Metrics, serving: Serving, stop: asyn
         await application.bot.shutdown()  # closes the connections if initialize() never finished
         if application.post_shutdown:
             await application.post_shutdown(application)
+
+
+async def serve(application: App, metrics: Metrics, serving: Serving, stop: asyncio.Event) -> None:
+    """Run ``application`` as the module docstring says until ``stop`` is set.
+
+    Raises ``StartError``, or PTB's ``InvalidToken``, when the bot cannot start.
+    """
+    with contextlib.suppress(Stopped):
+        async with lifecycle(application, metrics, serving, stop):
+            await stop.wait()
 
 
 async def run_until_signal(application: App, metrics: Metrics, serving: Serving) -> None:

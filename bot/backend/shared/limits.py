@@ -1,20 +1,18 @@
-"""Flood limits: Telegram's on what the bot sends, ours on what each user asks.
+"""Flood limits for several workers: Telegram's on what the bot sends, ours on what each user asks.
 
-One process uses PTB's ``AIORateLimiter`` and an in-memory ``FloodGuard``. Several workers sharing Redis
-use ``SharedRateLimiter`` and ``SharedFloodGuard``: moving windows kept in Redis by the ``limits``
-library, so the limits hold for the bot as a whole, whichever worker sends or is asked. While Redis is
-down both fall back to the same windows in this process's memory.
+``SharedRateLimiter`` and ``SharedGuard`` keep moving windows in Redis with the ``limits`` library, so the
+limits hold for the bot as a whole, whichever worker sends or is asked (one process uses PTB's
+``AIORateLimiter`` and ``bot.backend.local.LocalGuard``). While Redis is down both fall back to the same
+windows in this process's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -22,9 +20,12 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-from bot.cluster import REDIS_ERRORS, SharedRedis
+from bot.backend.interfaces import Verdict
+from bot.backend.local import LocalGuard
+from bot.backend.shared.connection import REDIS_ERRORS, SharedRedis
+from bot.sending import retry_seconds
 
-__all__ = ["GROUP_WINDOW", "FloodGuard", "Guard", "SharedFloodGuard", "SharedRateLimiter"]
+__all__ = ["GROUP_WINDOW", "SharedGuard", "SharedRateLimiter"]
 
 _logger = logging.getLogger(__name__)
 
@@ -33,60 +34,6 @@ GROUP_WINDOW = 61
 """Seconds of the per-group window: Telegram's minute and one second for the way to Telegram (a slot is
 taken just before the request leaves; Telegram counts when it arrives)."""
 _JSON = bool | dict[str, Any] | list[dict[str, Any]]
-
-
-class Guard(Protocol):
-    """A per-user limit; ``verdict`` says "ok", "warn" (over it, say so once) or "quiet" (over, said)."""
-
-    per_minute: int
-
-    async def verdict(self, user_id: int) -> str: ...
-
-
-class FloodGuard:
-    """Per-user limit on questions a minute; the first refusal in a minute is announced, later ones not.
-
-    Users idle for a minute are forgotten, so memory follows the users of the last minute only.
-    """
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._asked: dict[int, collections.deque[float]] = {}
-        self._warned: dict[int, float] = {}
-        self._swept = 0.0
-
-    async def verdict(self, user_id: int) -> str:
-        """``check`` now (the interface ``SharedFloodGuard`` shares)."""
-        return self.check(user_id)
-
-    def check(self, user_id: int, now: float | None = None) -> str:
-        """Return "ok", "warn" (over the limit, say so once) or "quiet" (over the limit, already said)."""
-        now = time.monotonic() if now is None else now
-        self._sweep(now)
-        asked = self._asked.setdefault(user_id, collections.deque())
-        while asked and asked[0] <= now - 60:
-            asked.popleft()
-        if len(asked) < self.per_minute:
-            asked.append(now)
-            return "ok"
-        if now - self._warned.get(user_id, -60.0) >= 60:
-            self._warned[user_id] = now
-            return "warn"
-        return "quiet"
-
-    def __len__(self) -> int:
-        """Users remembered."""
-        return len(self._asked)
-
-    def _sweep(self, now: float) -> None:
-        """Once a minute, forget users with nothing in the last minute."""
-        if now - self._swept < 60:
-            return
-        self._swept = now
-        for user_id in [u for u, asked in self._asked.items() if not asked or asked[-1] <= now - 60]:
-            del self._asked[user_id]
-        for user_id in [u for u, at in self._warned.items() if at <= now - 60]:
-            del self._warned[user_id]
 
 
 def _windows(shared: SharedRedis) -> MovingWindowRateLimiter:
@@ -139,8 +86,8 @@ class _Windows:
             await asyncio.sleep(min(max(await self.free_in(item, *ids), 0.01), item.get_expiry()))
 
 
-class SharedFloodGuard:
-    """``FloodGuard`` across workers: a moving window per user in Redis, the warning once a minute."""
+class SharedGuard:
+    """``LocalGuard`` across workers: a moving window per user in Redis, the warning once a minute."""
 
     def __init__(self, shared: SharedRedis, name: str, per_minute: int) -> None:
         self.shared = shared
@@ -148,19 +95,19 @@ class SharedFloodGuard:
         self.per_minute = per_minute
         self._item = RateLimitItemPerMinute(per_minute)
         self._windows = _Windows(shared)
-        self._local = FloodGuard(per_minute)
+        self._local = LocalGuard(per_minute)
 
-    async def verdict(self, user_id: int) -> str:
+    async def verdict(self, user_id: int) -> Verdict:
         if not self.shared.available:
             return self._local.check(user_id)
         if await self._windows.hit(self._item, self.name, str(user_id)):
-            return "ok"
+            return Verdict.OK
         warned = self.shared.key("flood", self.name, "warned", user_id)
 
         async def first_warning() -> bool:
             return bool(await self.shared.client.set(warned, 1, nx=True, ex=60))
 
-        return "warn" if await self.shared.attempt("flood limits", first_warning, True) else "quiet"
+        return Verdict.WARN if await self.shared.attempt("flood limits", first_warning, True) else Verdict.QUIET
 
 
 class SharedRateLimiter(BaseRateLimiter[int]):
@@ -247,8 +194,7 @@ class SharedRateLimiter(BaseRateLimiter[int]):
                 if attempt == max_retries:
                     _logger.warning("%s: rate limit hit after %d retries", endpoint, max_retries)
                     raise
-                after = error.retry_after
-                seconds = (after.total_seconds() if isinstance(after, dt.timedelta) else float(after)) + 0.1
+                seconds = retry_seconds(error) + 0.1
                 _logger.info("%s: rate limit hit; every worker waits %.1f s", endpoint, seconds)
                 await self._pause(seconds)
         raise AssertionError("unreachable")  # the last attempt returns or raises

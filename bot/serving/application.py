@@ -1,0 +1,114 @@
+"""The Telegram application: the handlers, how updates are processed, and what happens at start and stop."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, BotCommandScopeChat
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.backend import open_backend
+from bot.backend.interfaces import Backend
+from bot.conversation import texts
+from bot.conversation.handlers import Pasokh
+from bot.library import Library
+from bot.sending import deliver
+from bot.serving.metrics import Metrics
+from bot.serving.updates import PerChatUpdateProcessor
+from bot.settings import Settings
+
+__all__ = ["build_application", "set_commands"]
+
+_logger = logging.getLogger(__name__)
+
+App = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(
+    settings: Settings,
+    library: Library,
+    backend: Backend | None = None,
+    *,
+    rate_limiter: bool = True,
+    read_timeout: float | None = None,
+    metrics: Metrics | None = None,
+) -> App:
+    """The bot's application over ``library``: handlers, per-chat ordered concurrency, rate limiting.
+
+    ``backend`` holds the records, flood limits and reloads (``bot.backend.open_backend(settings)`` when
+    None); it is started after the application and closed after it. ``read_timeout`` (seconds; PTB's
+    default is 5) bounds the wait for the Bot API's answer to a call. ``metrics`` receives what the
+    handlers count (for ``/metrics``; a private set when not given).
+    """
+    metrics = metrics or Metrics(library)
+    backend = backend or open_backend(settings, library, on_reload=metrics.reloaded)
+
+    async def post_init(application: App) -> None:
+        log_start(application, settings, library)
+        await set_commands(application, settings.admin_ids)
+        await backend.start()
+
+    async def post_shutdown(application: App) -> None:
+        await backend.close()
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .concurrent_updates(PerChatUpdateProcessor())
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if read_timeout is not None:
+        builder = builder.read_timeout(read_timeout)
+    if rate_limiter:
+        builder = builder.rate_limiter(backend.rate_limiter)
+    application: App = builder.build()
+    Pasokh(settings, library, backend, metrics).register(application)
+    return application
+
+
+def log_start(application: App, settings: Settings, library: Library) -> None:
+    """Say what the bot serves, which seed files it skipped, and what privacy mode lets it see."""
+    me = application.bot.bot
+    index = library.index
+    _logger.info("serving %d articles, %d sentences as @%s", len(index.articles), len(index), me.username)
+    for rejected in library.rejected:
+        _logger.warning("skipped seed file %s: %s", rejected.name, rejected.reason)
+    if me.can_read_all_group_messages:
+        _logger.info("privacy mode is off: in groups the bot reads every message and answers mentions")
+    else:
+        _logger.warning(
+            "privacy mode is on: in groups the bot only receives /ask@%s commands and replies to its "
+            "messages, not plain @mentions; turn it off with BotFather's /setprivacy (then re-add the "
+            "bot to the group) to answer mentions",
+            me.username,
+        )
+    if not settings.admin_ids:
+        _logger.warning("PASOKH_ADMIN_IDS is empty: nobody can /reload, /stats or /unanswered")
+
+
+def _commands(*names: str) -> list[BotCommand]:
+    return [BotCommand(name, texts.COMMANDS[name]) for name in names]
+
+
+async def set_commands(application: App, admin_ids: frozenset[int]) -> None:
+    """Register the commands per scope; admins see theirs only in their own chats.
+
+    A failure is logged, never fatal: the menu is a convenience, and the bot must start.
+    """
+    bot = application.bot
+    scopes: list[tuple[str, list[BotCommand], Any]] = [
+        ("private chats", _commands("start", "help", "ask"), BotCommandScopeAllPrivateChats()),
+        ("groups", _commands("ask", "help"), BotCommandScopeAllGroupChats()),
+    ]
+    admin_commands = _commands("start", "help", "ask", "reload", "stats", "unanswered")
+    scopes += [(f"admin {admin}", admin_commands, BotCommandScopeChat(admin)) for admin in sorted(admin_ids)]
+    for name, commands, scope in scopes:
+        try:
+            await deliver(partial(bot.set_my_commands, commands, scope=scope), what="command menu", idempotent=True)
+        except TelegramError as exc:  # e.g. an admin who has not started a chat with the bot yet
+            _logger.warning("could not set the command menu for %s: %s", name, exc)
