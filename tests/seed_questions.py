@@ -4,6 +4,11 @@ Sentence numbers are positions in the article (0 is the lead). Phrasings vary th
 with and without ZWNJ, Arabic ي/ك, the hamza mark «ٔ», diacritics, colloquial question words.
 """
 
+QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
+"""The question the README shows; the answer names ``COMMANDER``."""
+COMMANDER = "محمدرضا هاشمیفر"
+"""As the seed article writes it (without a ZWNJ)."""
+
 ANSWERABLE: list[tuple[str, int]] = [
     ("فرمانده انتظامی استان لرستان کیست؟", 1),
     ("فرمانده انتظامی لرستان کیه؟", 1),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.serving.lifecycle import Serving
+from retrieval.answer import TEXTS, Outcome
 from tests.bot_harness import (
     ADMIN_ID,
     BOT_USERNAME,
@@ -19,10 +20,8 @@ from tests.bot_harness import (
     sent_to,
 )
 from tests.conftest import write_seed
+from tests.seed_questions import COMMANDER, QUESTION
 from tests.standin import GROUP_ID, USER_ID, BotApiStandin
-
-QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
-COMMANDER = "محمدرضا هاشمیفر"
 
 
 async def ask_private(api: BotApiStandin, text: str, user_id: int = USER_ID) -> list[str]:
@@ -58,10 +57,15 @@ async def test_unanswerable_question_gets_a_polite_no_answer(api: BotApiStandin,
     assert "با واژه‌های دیگری" in reply
 
 
-@pytest.mark.parametrize("text", ["سلام", "؟؟؟", "😀"])
-async def test_small_talk_and_empty_questions_get_a_hint(api: BotApiStandin, bot: RunningBot, text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "outcome"), [("سلام", Outcome.SMALL_TALK), ("؟؟؟", Outcome.NO_CONTENT), ("😀", Outcome.NO_CONTENT)]
+)
+async def test_small_talk_and_empty_questions_get_a_hint(
+    api: BotApiStandin, bot: RunningBot, text: str, outcome: Outcome
+) -> None:
     [reply] = await ask_private(api, text)
-    assert "پرسش" in reply
+    assert reply == TEXTS[outcome]  # the hint, not the no-answer apology (which also says «پرسش»)
+    assert reply != TEXTS[Outcome.NOT_FOUND]
 
 
 async def test_html_special_characters_in_the_question_are_escaped(api: BotApiStandin, bot: RunningBot) -> None:

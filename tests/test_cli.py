@@ -10,8 +10,7 @@ import pytest
 
 from bot.cli import main
 from tests.conftest import PASOKH_COMMAND, ROOT, SEED_ARTICLE, SEEDS, write_seed
-
-QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
+from tests.seed_questions import QUESTION
 
 
 def run_pasokh(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

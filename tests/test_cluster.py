@@ -32,8 +32,6 @@ from tests.cluster_harness import NEW_ARTICLE, RedisServer, worker_environment
 from tests.conftest import PASOKH, ROOT, write_seed
 from tests.standin import BotApiStandin
 
-QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
-
 
 @pytest_asyncio.fixture
 async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
@@ -128,10 +126,16 @@ async def test_a_redis_outage_loses_records_but_never_a_question(
     assert time.monotonic() - started < 3 * TIMEOUT
     assert sum("Redis unavailable" in r.message for r in caplog.records) == 1  # logged once per outage
     await redis_server.start()  # an empty Redis on the same port
-    await asyncio.sleep(0.3)
+    await _until(lambda: shared.available)  # RETRY_AFTER after the last failure, Redis is tried again
     await store.count("answered")
     assert await store.counters() == {"answered": 1}
     assert any("Redis is back" in r.message for r in caplog.records)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 (a plain attribute: nothing to wait on)
+            await asyncio.sleep(0.02)
 
 
 # -- flood limits across workers -----------------------------------------------------------------------------
@@ -200,7 +204,11 @@ async def test_retry_after_pauses_every_worker_and_retries(connect: Callable[[],
 
     other: list[float] = []
     first = asyncio.create_task(one.process_request(flooded, (), {}, "sendMessage", {"chat_id": 1}, None))
-    await asyncio.sleep(0.2)  # the first attempt got its RetryAfter by now
+    pause = one.shared.key("pause")
+    for _ in range(200):  # until the first attempt got its RetryAfter and ordered every worker to pause
+        if await one.shared.client.exists(pause):
+            break
+        await asyncio.sleep(0.01)
     assert await two.process_request(_sender(other), (), {}, "sendMessage", {"chat_id": 2}, None)
     assert await first is True
     assert len(attempts) == 2 and attempts[1] - attempts[0] >= 1.0

@@ -27,9 +27,8 @@ from retrieval.answer import Answer, answer, hits_as_dicts, plain_reply
 from retrieval.normalize import display, fold
 from retrieval.seeds import parse_article
 from tests.conftest import PASOKH_COMMAND, ROOT, SEEDS
+from tests.seed_questions import COMMANDER, QUESTION
 
-QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
-COMMANDER = "محمدرضا هاشمیفر"
 PERSIAN = re.compile(r"[\u0600-\u06ff]")
 
 # -- strategies -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from benchmarks.load import LoadConfig, run_load
 from bot.conversation import texts
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
 from tests.conftest import PASOKH, ROOT, bot_environment, write_seed
+from tests.seed_questions import COMMANDER, QUESTION
 from tests.standin import (
     GROUP_ID,
     SEND_METHODS,
@@ -30,8 +31,6 @@ from tests.standin import (
     free_port,
 )
 
-QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
-COMMANDER = "محمدرضا هاشمیفر"
 FAST_TIMEOUT = 0.5
 """The bot's read timeout in fault tests: a "slow" answer (1 s) comes past it."""
 

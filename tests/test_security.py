@@ -27,10 +27,9 @@ from tests.bot_harness import (
     sent_to,
 )
 from tests.conftest import PASOKH, ROOT, bot_environment
+from tests.seed_questions import COMMANDER, QUESTION
 from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
 
-QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
-COMMANDER = "محمدرضا هاشمیفر"
 SUPERGROUP_ID = -1009876543210
 SMALL_GROUP_ID = -4242
 

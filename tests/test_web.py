@@ -23,10 +23,9 @@ from bot.serving.web import WebServer
 from bot.settings import Settings
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, finish, running_bot, sent_to
 from tests.conftest import PASOKH, ROOT, bot_environment
+from tests.seed_questions import COMMANDER, QUESTION
 from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
 
-QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
-COMMANDER = "محمدرضا هاشمیفر"
 UNANSWERABLE = "قیمت دلار و سکه در بازار تهران چند است؟"
 SECRET = "web-test-secret"
 HOOK = "https://bot.example.org/pasokh"

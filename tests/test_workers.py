@@ -22,13 +22,14 @@ from bot.conversation import texts
 from tests.bot_harness import copy_seeds, replies_to, sent_to
 from tests.cluster_harness import ADMIN_ID, BOT_USERNAME, NEW_ARTICLE, RedisServer, Workers
 from tests.conftest import write_seed
+from tests.seed_questions import QUESTION
 from tests.standin import GROUP_ID, BotApiStandin, Call, parse_html
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 NEW_QUESTION = "نام تلسکوپ رصدخانه ملی کوه گرگش چیست؟"
 NEW_FACT = "ایریس"
-ANSWERABLE = "فرمانده انتظامی استان لرستان کیست؟"
+
 _users = itertools.count(50_000)  # a fresh user for each question: the per-user limit stays out of the way
 
 
@@ -101,7 +102,7 @@ async def test_stats_at_any_worker_count_what_all_answered(cluster: Cluster) -> 
     before = await stats(0)
     answered, unanswered = _counter(before, "پرسش‌های پاسخ‌داده"), _counter(before, "پرسش‌های بی‌پاسخ")
     for worker in [0, 1, 2, 0, 1, 2]:  # six answered questions, two at each worker
-        assert "هاشمیفر" in await cluster.ask(worker, ANSWERABLE)
+        assert "هاشمیفر" in await cluster.ask(worker, QUESTION)
     await cluster.ask(2, "چرا آسمان آبی است و خورشید زرد؟")  # one without an answer, at the third
     for worker in range(3):
         text = await stats(worker)
@@ -113,14 +114,14 @@ async def test_a_redis_outage_does_not_stop_answers(cluster: Cluster) -> None:
     api, workers, redis_server = cluster.api, cluster.workers, cluster.redis_server
     await redis_server.stop()
     for worker in [0, 1, 2, 2]:
-        assert "هاشمیفر" in await cluster.ask(worker, ANSWERABLE)
+        assert "هاشمیفر" in await cluster.ask(worker, QUESTION)
     await redis_server.start()  # empty, on the same port
     for worker in range(3):  # each reconnects (its reload listener retries every 5 s) and says so
         deadline = time.monotonic() + 60
         while "Redis is back" not in workers.log(worker):
             assert time.monotonic() < deadline, workers.log_tails()
             await asyncio.sleep(0.2)
-    assert "هاشمیفر" in await cluster.ask(1, ANSWERABLE)
+    assert "هاشمیفر" in await cluster.ask(1, QUESTION)
 
     def stats_reply(call: Call) -> bool:
         return sent_to(ADMIN_ID)(call) and "آمار" in call.params["text"]
@@ -145,14 +146,14 @@ async def test_a_hundred_group_messages_within_a_minute_never_exceed_the_group_l
 
     asked_at: dict[int, int] = {}  # message id of each question -> the worker it went to
     for n in range(100):  # from 100 users, round-robin over the three workers
-        injected = api.group_message(f"/ask@{BOT_USERNAME} {ANSWERABLE}", user_id=70_000 + n)
+        injected = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}", user_id=70_000 + n)
         asked_at[injected.update["message"]["message_id"]] = n % 3
         await workers.post(n % 3, injected.update)
     first_20 = await api.wait_for(to_group, count=20, timeout=60)
     # Every worker is busy answering, and stops at the group's limit: private questions still get answers
     # at each (so none stalled), and a while later the group has still had exactly 20.
     for worker in range(3):
-        assert "هاشمیفر" in await cluster.ask(worker, ANSWERABLE)
+        assert "هاشمیفر" in await cluster.ask(worker, QUESTION)
     await asyncio.sleep(5)  # a negative: without the shared limit the other 60 would be out in a second
     sent = [c for c in api.calls("sendMessage") if to_group(c)]
     assert len(sent) == 20, f"{len(sent)} messages to the group"
