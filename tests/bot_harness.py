@@ -19,9 +19,9 @@ from bot.main import build_application
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.state import State
+from bot.testing.standin import BotApiStandin, Call, SentMessage, parse_html
 from bot.web import WebServer
 from tests.conftest import SEEDS
-from tests.standin import BotApiStandin, Call, SentMessage, parse_html
 
 ADMIN_ID = 4242
 BOT_USERNAME = "pasokh_test_bot"

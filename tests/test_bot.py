@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin
 from tests.bot_harness import (
     ADMIN_ID,
     BOT_USERNAME,
@@ -18,7 +19,6 @@ from tests.bot_harness import (
     sent_to,
 )
 from tests.conftest import write_seed
-from tests.standin import GROUP_ID, USER_ID, BotApiStandin
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
@@ -358,7 +358,7 @@ async def test_commands_are_registered_per_scope(api: BotApiStandin, bot: Runnin
 async def test_webhook_checks_the_secret_token(
     api: BotApiStandin, tmp_path: Path, secret: str | None, status: int
 ) -> None:
-    from tests.standin import free_port
+    from bot.testing.standin import free_port
 
     port = free_port()
     webhook = {

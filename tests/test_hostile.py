@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from bot import texts
 from bot.render import MAX_MESSAGE, html_messages, single_line
+from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, parse_html, utf16_len
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, replies_to, sent_to
-from tests.standin import GROUP_ID, USER_ID, BotApiStandin, parse_html, utf16_len
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"

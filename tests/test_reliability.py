@@ -19,9 +19,7 @@ import pytest
 
 from benchmarks.load import LoadConfig, run_load
 from bot import texts
-from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
-from tests.conftest import PASOKH, ROOT, bot_environment, write_seed
-from tests.standin import (
+from bot.testing.standin import (
     GROUP_ID,
     SEND_METHODS,
     USER_ID,
@@ -29,6 +27,8 @@ from tests.standin import (
     Fault,
     free_port,
 )
+from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
+from tests.conftest import PASOKH, ROOT, bot_environment, write_seed
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"

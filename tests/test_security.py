@@ -14,6 +14,7 @@ import pytest
 from aiohttp import ClientSession
 
 from bot import texts
+from bot.testing.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
 from tests.bot_harness import (
     ADMIN_ID,
     BOT_USERNAME,
@@ -26,7 +27,6 @@ from tests.bot_harness import (
     sent_to,
 )
 from tests.conftest import PASOKH, ROOT, bot_environment
-from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"

@@ -21,10 +21,10 @@ from bot.main import build_application
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.state import State
+from bot.testing.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
 from bot.web import WebServer
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, finish, running_bot, sent_to
 from tests.conftest import PASOKH, ROOT, bot_environment
-from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
 
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
