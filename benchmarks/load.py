@@ -4,7 +4,7 @@
                                      [--reloads 20] [--fault-rate 0.1] [--faults 429,500,502,slow,drop]
 
 The application is the real one (``tests.bot_harness.running_bot``: concurrent updates, no rate limiter,
-the flood limit out of the way) and talks HTTP to ``tests.standin.BotApiStandin`` in the same process.
+the flood limit out of the way) and talks HTTP to ``bot.testing.standin.BotApiStandin`` in the same process.
 Each chat is a user who keeps up to ``--window`` questions unanswered: it sends its next question as an
 answer arrives. Questions come from a bank: questions about the bundled seed article, one question per
 item of a generated bulletin (so that most replies differ from each other), and questions the articles
@@ -51,10 +51,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.conversation import texts
+from bot.testing.standin import SEND_METHODS, BotApiStandin, Call, Fault, no_proxy_env
 from retrieval.answer import to_persian_digits
 from tests.bot_harness import ADMIN_ID, copy_seeds, running_bot
 from tests.seed_questions import ANSWERABLE, IN_REPLY, UNANSWERABLE
-from tests.standin import SEND_METHODS, BotApiStandin, Call, Fault, no_proxy_env
 
 REFERENCE_CHAT = 1
 """The first of the reference chats, one per question of the bank."""
@@ -469,7 +469,7 @@ def parse_args(argv: Sequence[str] | None) -> LoadConfig:
     parser.add_argument("--window", type=int, default=5, help="questions a chat keeps unanswered (default 5)")
     parser.add_argument("--reloads", type=int, default=0, help="admin /reloads spread over the first round")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of Bot API calls that fail")
-    parser.add_argument("--faults", default="429,500,502,slow,drop", help="fault kinds (see tests/standin.py)")
+    parser.add_argument("--faults", default="429,500,502,slow,drop", help="fault kinds (see bot/testing/standin/)")
     parser.add_argument("--faults-on-polling", action="store_true", help="fault getUpdates calls too")
     parser.add_argument("--read-timeout", type=float, default=None, help="the bot's read timeout, seconds")
     parser.add_argument("--slow-delay", type=float, default=1.0, help='seconds a "slow" answer takes')

@@ -49,11 +49,11 @@ from pathlib import Path
 import aiohttp
 import psutil
 
+from bot.testing.standin import SECRET_HEADER, BotApiStandin, Call
 from tests.bot_harness import copy_seeds
 from tests.cluster_harness import ADMIN_ID, NEW_ARTICLE, SECRET, RedisServer, Workers
 from tests.conftest import SHARED_DATA
 from tests.seed_questions import ANSWERABLE
-from tests.standin import SECRET_HEADER, BotApiStandin, Call
 
 FIRST_USER = 100_000
 PERSIAN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٫", "0123456789.")

@@ -21,8 +21,8 @@ from typing import Any
 
 import redis
 
+from bot.testing.standin import BotApiStandin, free_port
 from tests.conftest import PASOKH, ROOT, bot_environment
-from tests.standin import BotApiStandin, free_port
 
 SECRET = "cluster-test-secret"
 ADMIN_ID = 4242

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.testing.standin import no_proxy_env
 from retrieval import Index, build_index, load_seeds
-from tests.standin import no_proxy_env
 
 pytest_plugins = ["tests.bot_fixtures"]
 

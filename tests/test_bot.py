@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.serving.lifecycle import Serving
+from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin
 from retrieval.answer import TEXTS, Outcome
 from tests.bot_harness import (
     ADMIN_ID,
@@ -21,7 +22,6 @@ from tests.bot_harness import (
 )
 from tests.conftest import write_seed
 from tests.seed_questions import COMMANDER, QUESTION
-from tests.standin import GROUP_ID, USER_ID, BotApiStandin
 
 
 async def ask_private(api: BotApiStandin, text: str, user_id: int = USER_ID) -> list[str]:
@@ -363,7 +363,7 @@ async def test_commands_are_registered_per_scope(api: BotApiStandin, bot: Runnin
 async def test_webhook_checks_the_secret_token(
     api: BotApiStandin, tmp_path: Path, secret: str | None, status: int
 ) -> None:
-    from tests.standin import free_port
+    from bot.testing.standin import free_port
 
     port = free_port()
     webhook = Serving(webhook_url="https://bot.example.org/hook", secret="s3cret-token", port=port)

@@ -27,10 +27,10 @@ from bot.conversation import texts
 from bot.conversation.handlers import fleet_text
 from bot.library import Library
 from bot.settings import Settings, SettingsError
+from bot.testing.standin import BotApiStandin
 from tests.bot_harness import copy_seeds
 from tests.cluster_harness import NEW_ARTICLE, RedisServer, worker_environment
 from tests.conftest import PASOKH, ROOT, write_seed
-from tests.standin import BotApiStandin
 
 
 @pytest_asyncio.fixture

@@ -19,10 +19,7 @@ import pytest
 
 from benchmarks.load import LoadConfig, run_load
 from bot.conversation import texts
-from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
-from tests.conftest import PASOKH, ROOT, bot_environment, write_seed
-from tests.seed_questions import COMMANDER, QUESTION
-from tests.standin import (
+from bot.testing.standin import (
     GROUP_ID,
     SEND_METHODS,
     USER_ID,
@@ -30,6 +27,9 @@ from tests.standin import (
     Fault,
     free_port,
 )
+from tests.bot_harness import ADMIN_ID, BOT_USERNAME, copy_seeds, plain, running_bot, sent_to
+from tests.conftest import PASOKH, ROOT, bot_environment, write_seed
+from tests.seed_questions import COMMANDER, QUESTION
 
 FAST_TIMEOUT = 0.5
 """The bot's read timeout in fault tests: a "slow" answer (1 s) comes past it."""

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.testing.standin import USER_ID, BotApiStandin, parse_html
 from tests.bot_harness import copy_seeds, sent_to
 from tests.conftest import PASOKH, ROOT, bot_environment, pasokh_environment
-from tests.standin import USER_ID, BotApiStandin, parse_html
 
 
 @pytest_asyncio.fixture

@@ -15,6 +15,7 @@ from aiohttp import ClientSession
 
 from bot.conversation import texts
 from bot.serving.lifecycle import Serving
+from bot.testing.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
 from tests.bot_harness import (
     ADMIN_ID,
     BOT_USERNAME,
@@ -28,7 +29,6 @@ from tests.bot_harness import (
 )
 from tests.conftest import PASOKH, ROOT, bot_environment
 from tests.seed_questions import COMMANDER, QUESTION
-from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
 
 SUPERGROUP_ID = -1009876543210
 SMALL_GROUP_ID = -4242

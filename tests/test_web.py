@@ -21,10 +21,10 @@ from bot.serving.lifecycle import Serving, StartError, serve
 from bot.serving.metrics import Metrics
 from bot.serving.web import WebServer
 from bot.settings import Settings
+from bot.testing.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
 from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, finish, running_bot, sent_to
 from tests.conftest import PASOKH, ROOT, bot_environment
 from tests.seed_questions import COMMANDER, QUESTION
-from tests.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
 
 UNANSWERABLE = "قیمت دلار و سکه در بازار تهران چند است؟"
 SECRET = "web-test-secret"

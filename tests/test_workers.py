@@ -19,11 +19,11 @@ import pytest
 import pytest_asyncio
 
 from bot.conversation import texts
+from bot.testing.standin import GROUP_ID, BotApiStandin, Call, parse_html
 from tests.bot_harness import copy_seeds, replies_to, sent_to
 from tests.cluster_harness import ADMIN_ID, BOT_USERNAME, NEW_ARTICLE, RedisServer, Workers
 from tests.conftest import write_seed
 from tests.seed_questions import QUESTION
-from tests.standin import GROUP_ID, BotApiStandin, Call, parse_html
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -1,0 +1,194 @@
+"""Incoming updates built like Telegram's and injected for the bot: text messages in private chats
+and groups (with detected commands and mentions), replies, edits, button presses, inline queries,
+stickers and photos.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bot.testing.standin.html import text_entities
+from bot.testing.standin.protocol import FIRST_NAME, GROUP_ID, JSON, USER_ID, Injected
+from bot.testing.standin.state import StandinState
+
+
+def _user(user_id: int, first_name: str) -> JSON:
+    """A (human) Telegram user."""
+    return {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": first_name,
+        "username": f"user{user_id}",
+        "language_code": "fa",
+    }
+
+
+class IncomingUpdates(StandinState):
+    """Builders of updates from users; each stores what it makes and queues or numbers the update."""
+
+    def private_message(
+        self, text: str, *, user_id: int = USER_ID, first_name: str = FIRST_NAME, entities: list[JSON] | None = None
+    ) -> Injected:
+        """A text message in the user's private chat (entities detected when None)."""
+        return self._text_message(text, None, user_id=user_id, first_name=first_name, title="", entities=entities)
+
+    def group_message(
+        self,
+        text: str,
+        *,
+        chat_id: int = GROUP_ID,
+        title: str = "Test group",
+        user_id: int = USER_ID,
+        first_name: str = FIRST_NAME,
+        entities: list[JSON] | None = None,
+    ) -> Injected:
+        """A text message in a group (supergroup for ids starting -100); detects /cmd@bot and @mentions."""
+        return self._text_message(text, chat_id, user_id=user_id, first_name=first_name, title=title, entities=entities)
+
+    def reply(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        user_id: int = USER_ID,
+        first_name: str = FIRST_NAME,
+        entities: list[JSON] | None = None,
+    ) -> Injected:
+        """A user's text reply to a stored message (e.g. the bot's), with reply_to_message filled."""
+        target = self._stored(chat_id, message_id)
+        reply_to = {k: v for k, v in target.items() if k != "reply_to_message"}
+        group = None if target["chat"]["type"] == "private" else chat_id
+        title = target["chat"].get("title", "")
+        return self._text_message(
+            text, group, user_id=user_id, first_name=first_name, title=title, entities=entities, reply_to=reply_to
+        )
+
+    def edited_message(
+        self, chat_id: int, message_id: int, text: str, *, entities: list[JSON] | None = None
+    ) -> Injected:
+        """The user's edit of a stored message they sent."""
+        message = self._stored(chat_id, message_id)
+        message |= {"text": text, "edit_date": int(time.time())}
+        message.pop("entities", None)
+        if found := text_entities(text) if entities is None else entities:
+            message["entities"] = found
+        return self._inject("edited_message", dict(message))
+
+    def callback_query(
+        self, chat_id: int, message_id: int, data: str, *, user_id: int = USER_ID, first_name: str = FIRST_NAME
+    ) -> Injected:
+        """A press of an inline button with `data` under a stored bot message."""
+        message = self._stored(chat_id, message_id)
+        payload = {
+            "id": self._open_query(user_id),
+            "from": _user(user_id, first_name),
+            "message": dict(message),
+            "chat_instance": str(abs(chat_id) * 7 + 3),
+            "data": data,
+        }
+        return self._inject("callback_query", payload)
+
+    def inline_query(
+        self,
+        query: str,
+        *,
+        user_id: int = USER_ID,
+        first_name: str = FIRST_NAME,
+        offset: str = "",
+        chat_type: str = "sender",
+    ) -> Injected:
+        """An inline query "@bot query" typed by a user."""
+        query_id = self._open_query(user_id)
+        user = _user(user_id, first_name)
+        payload = {"id": query_id, "from": user, "query": query, "offset": offset, "chat_type": chat_type}
+        return self._inject("inline_query", payload)
+
+    def sticker_message(
+        self, *, chat_id: int | None = None, user_id: int = USER_ID, first_name: str = FIRST_NAME, emoji: str = "👍"
+    ) -> Injected:
+        """A sticker in the private chat (chat_id None) or a group."""
+        serial = self._next_serial()
+        sticker = {
+            "file_id": f"standin-sticker-{serial}",
+            "file_unique_id": f"stk{serial}",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": emoji,
+        }
+        user = _user(user_id, first_name)
+        return self._inject(
+            "message", self._new_message(self._user_chat(chat_id, user, "Test group"), user, sticker=sticker)
+        )
+
+    def photo_message(
+        self,
+        *,
+        caption: str | None = None,
+        chat_id: int | None = None,
+        user_id: int = USER_ID,
+        first_name: str = FIRST_NAME,
+    ) -> Injected:
+        """A photo (two sizes, optional caption) in the private chat (chat_id None) or a group."""
+        serial = self._next_serial()
+        sizes = [
+            {
+                "file_id": f"standin-photo-{serial}-{w}",
+                "file_unique_id": f"ph{serial}{w}",
+                "width": w,
+                "height": w * 3 // 4,
+                "file_size": w * 40,
+            }
+            for w in (90, 800)
+        ]
+        user = _user(user_id, first_name)
+        chat = self._user_chat(chat_id, user, "Test group")
+        return self._inject("message", self._new_message(chat, user, photo=sizes, caption=caption))
+
+    def _open_query(self, user_id: int) -> str:
+        """A fresh callback or inline query id, open until the bot answers it."""
+        query_id = f"{self._next_serial()}{user_id}"
+        self._open_queries.add(query_id)
+        return query_id
+
+    def _user_chat(self, chat_id: int | None, user: JSON, title: str) -> JSON:
+        """The private chat with `user` when chat_id is None, else the group (supergroup for -100...)."""
+        if chat_id is None:
+            chat = {"id": user["id"], "type": "private", "first_name": user["first_name"], "username": user["username"]}
+        elif chat_id < 0:
+            chat = {"id": chat_id, "type": "supergroup" if str(chat_id).startswith("-100") else "group", "title": title}
+        else:
+            raise ValueError("a group chat id is negative; leave chat_id None for a private chat")
+        self._chats[chat["id"]] = chat
+        return chat
+
+    def _stored(self, chat_id: int, message_id: int) -> JSON:
+        """A stored message; KeyError (a mistake in the test) when there is none."""
+        if (chat_id, message_id) not in self._messages:
+            raise KeyError(f"no stored message {message_id} in chat {chat_id}")
+        return self._messages[chat_id, message_id]
+
+    def _text_message(
+        self,
+        text: str,
+        chat_id: int | None,
+        *,
+        user_id: int,
+        first_name: str,
+        title: str,
+        entities: list[JSON] | None,
+        reply_to: JSON | None = None,
+    ) -> Injected:
+        """A user's text message in the private chat (chat_id None) or a group."""
+        user = _user(user_id, first_name)
+        message = self._new_message(
+            self._user_chat(chat_id, user, title),
+            user,
+            reply_to_message=reply_to,
+            text=text,
+            entities=text_entities(text) if entities is None else entities,
+        )
+        return self._inject("message", message)
