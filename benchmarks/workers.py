@@ -5,7 +5,7 @@
 
 Run by hand, not in CI; prefix ``nice -n 19`` on a shared machine. Each configuration starts a
 redis-server, the Bot API stand-in (in this process) and N real ``pasokh run --webhook-url`` workers
-(``tests.cluster_harness``), all sharing Redis and one seeds folder, as in production behind a load
+(``bot.testing.workers``), all sharing Redis and one seeds folder, as in production behind a load
 balancer.
 
 Throughput: ``--chats`` private chats each keep ``--window`` questions in flight (the next one goes out as
@@ -49,11 +49,11 @@ from pathlib import Path
 import aiohttp
 import psutil
 
+from benchmarks.quality import DATA as SHARED_DATA
+from bot.testing.harness import ADMIN_ID, copy_seeds
+from bot.testing.seed_questions import ANSWERABLE
 from bot.testing.standin import SECRET_HEADER, BotApiStandin, Call
-from tests.bot_harness import copy_seeds
-from tests.cluster_harness import ADMIN_ID, NEW_ARTICLE, SECRET, RedisServer, Workers
-from tests.conftest import SHARED_DATA
-from tests.seed_questions import ANSWERABLE
+from bot.testing.workers import NEW_ARTICLE, SECRET, RedisServer, Workers
 
 FIRST_USER = 100_000
 PERSIAN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٫", "0123456789.")

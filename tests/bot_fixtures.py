@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from bot.testing.harness import BOT_USERNAME, RunningBot, running_bot
 from bot.testing.standin import BotApiStandin
-from tests.bot_harness import BOT_USERNAME, RunningBot, running_bot
 
 
 @pytest_asyncio.fixture

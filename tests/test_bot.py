@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.serving.lifecycle import Serving
-from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin
-from retrieval.answer import TEXTS, Outcome
-from tests.bot_harness import (
+from bot.testing.harness import (
     ADMIN_ID,
     BOT_USERNAME,
     RunningBot,
@@ -20,8 +18,10 @@ from tests.bot_harness import (
     running_bot,
     sent_to,
 )
+from bot.testing.seed_questions import COMMANDER, QUESTION
+from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin
+from retrieval.answer import TEXTS, Outcome
 from tests.conftest import write_seed
-from tests.seed_questions import COMMANDER, QUESTION
 
 
 async def ask_private(api: BotApiStandin, text: str, user_id: int = USER_ID) -> list[str]:

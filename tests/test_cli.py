@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.conftest import PASOKH_COMMAND, ROOT, SEED_ARTICLE, SEEDS, write_seed
-from tests.seed_questions import QUESTION
+from bot.testing.processes import PASOKH_COMMAND, ROOT, SEEDS
+from bot.testing.seed_questions import QUESTION
+from tests.conftest import SEED_ARTICLE, write_seed
 
 
 def run_pasokh(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -29,6 +30,7 @@ def run_pasokh(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subpro
 # -- the real console script --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ask_answers_from_the_seed_article_with_the_commanders_name() -> None:
     result = run_pasokh("ask", QUESTION)
     assert result.returncode == 0, result.stderr
@@ -36,6 +38,7 @@ def test_ask_answers_from_the_seed_article_with_the_commanders_name() -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_ask_json_has_exactly_the_documented_shape() -> None:
     result = run_pasokh("ask", "--json", "--top", "2", QUESTION)
     assert result.returncode == 0, result.stderr
@@ -59,6 +62,7 @@ def test_ask_json_has_exactly_the_documented_shape() -> None:
     assert obj["passages"][0]["sentence"] == 1
 
 
+@pytest.mark.slow
 def test_ask_reads_one_question_a_line_from_stdin(tmp_path: Path) -> None:
     result = run_pasokh("ask", "--json", "-", stdin=f"{QUESTION}\nسلام\n\nقیمت دلار و سکه در بازار چند است؟\n")
     assert result.returncode == 0, result.stderr
@@ -69,6 +73,7 @@ def test_ask_reads_one_question_a_line_from_stdin(tmp_path: Path) -> None:
     assert objs[2]["reply"].startswith("لطفاً پرسش خود را بنویسید")
 
 
+@pytest.mark.slow
 def test_missing_seeds_folder_is_a_one_line_error(tmp_path: Path) -> None:
     result = run_pasokh("ask", "--seeds", str(tmp_path / "nowhere"), QUESTION)
     assert result.returncode == 2
@@ -77,6 +82,7 @@ def test_missing_seeds_folder_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_index_build_then_ask_and_stats_from_it(tmp_path: Path) -> None:
     out = tmp_path / "index"
     built = run_pasokh("index", "build", "--seeds", str(SEEDS), "--out", str(out))
@@ -89,6 +95,7 @@ def test_index_build_then_ask_and_stats_from_it(tmp_path: Path) -> None:
     assert "sentences          13" in stats.stdout
 
 
+@pytest.mark.slow
 def test_chat_answers_in_the_terminal_and_exits_on_end_of_input() -> None:
     result = run_pasokh("chat", stdin=f"{QUESTION}\nسلام\n")
     assert result.returncode == 0, result.stderr

@@ -27,10 +27,11 @@ from bot.conversation import texts
 from bot.conversation.handlers import fleet_text
 from bot.library import Library
 from bot.settings import Settings, SettingsError
+from bot.testing.harness import copy_seeds
+from bot.testing.processes import PASOKH, ROOT
 from bot.testing.standin import BotApiStandin
-from tests.bot_harness import copy_seeds
-from tests.cluster_harness import NEW_ARTICLE, RedisServer, worker_environment
-from tests.conftest import PASOKH, ROOT, write_seed
+from bot.testing.workers import NEW_ARTICLE, RedisServer, worker_environment
+from tests.conftest import write_seed
 
 
 @pytest_asyncio.fixture
@@ -163,6 +164,7 @@ def _most_within(times: list[float], seconds: float) -> int:
     return max(sum(1 for t in times[i:] if t - start < seconds) for i, start in enumerate(times))
 
 
+@pytest.mark.slow
 async def test_telegrams_limits_hold_for_all_workers_together(connect: Callable[[], SharedRedis]) -> None:
     limiters = [SharedRateLimiter(connect(), per_second=30) for _ in range(3)]
     private: list[float] = []
@@ -336,6 +338,7 @@ async def test_reloads_still_reach_every_worker_after_redis_lost_its_data(
         assert not _knows_the_observatory(follower.library)
 
 
+@pytest.mark.slow
 async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path: Path) -> None:
     async with BotApiStandin() as api:
         env = worker_environment(api, "redis://:hunter2secret@127.0.0.1:1/0", tmp_path, tmp_path / "state")

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from bot.conversation import texts
 from bot.conversation.render import MAX_MESSAGE, html_messages, single_line
+from bot.testing.harness import ADMIN_ID, BOT_USERNAME, RunningBot, replies_to, sent_to
+from bot.testing.seed_questions import COMMANDER, QUESTION
 from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, parse_html, utf16_len
-from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, replies_to, sent_to
-from tests.seed_questions import COMMANDER, QUESTION
 
 PERSIAN = re.compile(r"[\u0600-\u06ff]")
 

@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+import pytest
+
+from bot.testing.processes import ROOT
+
+pytestmark = pytest.mark.slow  # starts pasokh or Python processes
 
 
 def test_retrieval_never_imports_telegram() -> None:

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.cli import main
+from bot.testing.processes import PASOKH_COMMAND, ROOT, SEEDS
+from bot.testing.seed_questions import COMMANDER, QUESTION
 from retrieval import Index, SeedSet, analysis, build_index
 from retrieval.answer import Answer, answer, hits_as_dicts, plain_reply
 from retrieval.normalize import display, fold
 from retrieval.seeds import parse_article
-from tests.conftest import PASOKH_COMMAND, ROOT, SEEDS
-from tests.seed_questions import COMMANDER, QUESTION
 
 PERSIAN = re.compile(r"[\u0600-\u06ff]")
 
@@ -358,6 +358,7 @@ def _run_pasokh(*args: str, stdin: bytes | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 def test_console_script_answers_hostile_questions() -> None:
     """The real ``pasokh`` script, every hostile question a line on stdin (NUL included)."""
     lines = [*CLI_CASES.values(), *STDIN_LINES]

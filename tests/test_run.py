@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.testing.harness import copy_seeds, sent_to
+from bot.testing.processes import PASOKH, ROOT, bot_environment, pasokh_environment
 from bot.testing.standin import USER_ID, BotApiStandin, parse_html
-from tests.bot_harness import copy_seeds, sent_to
-from tests.conftest import PASOKH, ROOT, bot_environment, pasokh_environment
+
+pytestmark = pytest.mark.slow  # starts pasokh or Python processes
 
 
 @pytest_asyncio.fixture

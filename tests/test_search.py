@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.testing.seed_questions import ANSWERABLE, IN_REPLY, RANKED_BUT_REFUSED, UNANSWERABLE
 from retrieval import Article, Index, build_index
 from retrieval.answer import Outcome, answer, format_date, highlight_spans, plain_reply
-from tests.seed_questions import ANSWERABLE, IN_REPLY, RANKED_BUT_REFUSED, UNANSWERABLE
 
 
 @pytest.mark.parametrize(("question", "sentence"), ANSWERABLE, ids=[q for q, _ in ANSWERABLE])

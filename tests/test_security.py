@@ -15,8 +15,7 @@ from aiohttp import ClientSession
 
 from bot.conversation import texts
 from bot.serving.lifecycle import Serving
-from bot.testing.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
-from tests.bot_harness import (
+from bot.testing.harness import (
     ADMIN_ID,
     BOT_USERNAME,
     RunningBot,
@@ -27,8 +26,9 @@ from tests.bot_harness import (
     running_bot,
     sent_to,
 )
-from tests.conftest import PASOKH, ROOT, bot_environment
-from tests.seed_questions import COMMANDER, QUESTION
+from bot.testing.processes import PASOKH, ROOT, bot_environment
+from bot.testing.seed_questions import COMMANDER, QUESTION
+from bot.testing.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, Call, free_port
 
 SUPERGROUP_ID = -1009876543210
 SMALL_GROUP_ID = -4242
@@ -224,6 +224,7 @@ def _secrets(token: str) -> list[str]:
     return [token, token.split(":", 1)[1]]
 
 
+@pytest.mark.slow
 async def test_the_token_never_appears_in_logs_errors_or_replies(api: BotApiStandin, tmp_path: Path) -> None:
     process = await _start(_environment(api.base_url, api.token, tmp_path))
     try:
@@ -247,6 +248,7 @@ async def test_the_token_never_appears_in_logs_errors_or_replies(api: BotApiStan
         assert all(secret not in str(call.params) and secret not in str(call.response) for call in sent)
 
 
+@pytest.mark.slow
 async def test_a_rejected_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
     async with BotApiStandin() as api:
         wrong = "987654321:AAWrongWrongWrong-token_for_tests_000"
@@ -412,6 +414,7 @@ _NO_PICKLE_PROBE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_no_pickle_is_loaded_while_indexes_are_built_saved_and_loaded(tmp_path: Path) -> None:
     seeds = copy_seeds(tmp_path / "seeds")
     result = subprocess.run(

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.testing.processes import SEEDS
 from retrieval import SeedsError, load_seeds
 from retrieval.seeds import parse_article
 from retrieval.sentences import split_article
-from tests.conftest import SEED_ARTICLE, SEEDS, write_seed
+from tests.conftest import SEED_ARTICLE, write_seed
 
 
 def test_bundled_seed_article() -> None:

@@ -12,8 +12,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from bot.backend.local import SqliteRecords
-from tests.conftest import ROOT
+from bot.testing.processes import ROOT
+
+pytestmark = pytest.mark.slow  # starts pasokh or Python processes
 
 # One record: a counter step, then an unanswered question (a large one: writes span several pages).
 # Each record's number is printed once both are committed.

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.testing.processes import SEEDS
+from bot.testing.seed_questions import ANSWERABLE
 from retrieval import Index, IndexFileError, RecipeMismatch, build_index, load_seeds
 from retrieval.store import load_index, save_index
-from tests.conftest import SEEDS, write_seed
-from tests.seed_questions import ANSWERABLE
+from tests.conftest import write_seed
 
 QUESTIONS = [q for q, _ in ANSWERABLE] + ["هاشمی‌فر", "هاشمی فر", "جمشیدپور", "سلام"]
 

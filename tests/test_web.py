@@ -21,10 +21,10 @@ from bot.serving.lifecycle import Serving, StartError, serve
 from bot.serving.metrics import Metrics
 from bot.serving.web import WebServer
 from bot.settings import Settings
+from bot.testing.harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, finish, running_bot, sent_to
+from bot.testing.processes import PASOKH, ROOT, bot_environment
+from bot.testing.seed_questions import COMMANDER, QUESTION
 from bot.testing.standin import GROUP_ID, SECRET_HEADER, USER_ID, BotApiStandin, free_port, parse_html
-from tests.bot_harness import ADMIN_ID, BOT_USERNAME, RunningBot, copy_seeds, finish, running_bot, sent_to
-from tests.conftest import PASOKH, ROOT, bot_environment
-from tests.seed_questions import COMMANDER, QUESTION
 
 UNANSWERABLE = "قیمت دلار و سکه در بازار تهران چند است؟"
 SECRET = "web-test-secret"
@@ -338,6 +338,7 @@ async def test_stop_while_the_bot_api_is_unreachable_is_prompt(tmp_path: Path) -
 # -- the real `pasokh run` process --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_pasokh_run_webhook_serves_healthz_and_metrics_and_stops_on_sigterm(
     api: BotApiStandin, tmp_path: Path, http: httpx.AsyncClient
 ) -> None:

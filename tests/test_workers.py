@@ -19,13 +19,13 @@ import pytest
 import pytest_asyncio
 
 from bot.conversation import texts
+from bot.testing.harness import ADMIN_ID, BOT_USERNAME, copy_seeds, replies_to, sent_to
+from bot.testing.seed_questions import QUESTION
 from bot.testing.standin import GROUP_ID, BotApiStandin, Call, parse_html
-from tests.bot_harness import copy_seeds, replies_to, sent_to
-from tests.cluster_harness import ADMIN_ID, BOT_USERNAME, NEW_ARTICLE, RedisServer, Workers
+from bot.testing.workers import NEW_ARTICLE, RedisServer, Workers
 from tests.conftest import write_seed
-from tests.seed_questions import QUESTION
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 NEW_QUESTION = "نام تلسکوپ رصدخانه ملی کوه گرگش چیست؟"
 NEW_FACT = "ایریس"

@@ -72,7 +72,7 @@ class FaultPlan:
         delay: float,
     ) -> None:
         """Fault a random share `rate` of calls to `methods` with one of `kinds` (0 switches off)."""
-        args = (rate, tuple(kinds), frozenset(methods), retry_after, delay, random.Random(seed))  # noqa: S311
+        args = (rate, tuple(kinds), frozenset(methods), retry_after, delay, random.Random(seed))
         self._rate = _FaultRate(*args) if rate > 0 else None
 
     def pick(self, method: str) -> FaultRule | None:

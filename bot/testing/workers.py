@@ -1,4 +1,4 @@
-"""Several real `pasokh run` webhook workers sharing a real redis-server, against the Bot API stand-in.
+"""Several real `pasokh run` webhook workers sharing a real Redis-compatible server, against the Bot API stand-in.
 
     async with RedisServer(tmp_path / "redis") as redis_server, BotApiStandin() as api:
         async with Workers(api, redis_server.url, seeds, tmp_path, count=3) as workers:
@@ -21,12 +21,11 @@ from typing import Any
 
 import redis
 
+from bot.testing.harness import ADMIN_ID
+from bot.testing.processes import PASOKH, ROOT, bot_environment
 from bot.testing.standin import BotApiStandin, free_port
-from tests.conftest import PASOKH, ROOT, bot_environment
 
-SECRET = "cluster-test-secret"
-ADMIN_ID = 4242
-BOT_USERNAME = "pasokh_test_bot"
+SECRET = "cluster-test-secret"  # noqa: S105 (the tests' own webhook secret)
 NEW_ARTICLE = (
     "date 2025-12-01 آغاز به کار رصدخانهٔ ملی در کوه گرگش\n"
     "رصدخانهٔ ملی ایران در کوه گرگش کاشان با تلسکوپ سه‌متری «ایریس» به کار خود ادامه می‌دهد.\n"

@@ -21,8 +21,8 @@ from bot.serving.lifecycle import Serving, lifecycle
 from bot.serving.metrics import Metrics
 from bot.serving.web import WebServer
 from bot.settings import Settings
+from bot.testing.processes import SEEDS
 from bot.testing.standin import BotApiStandin, Call, SentMessage, parse_html
-from tests.conftest import SEEDS
 
 ADMIN_ID = 4242
 BOT_USERNAME = "pasokh_test_bot"
