@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval import Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
+from retrieval.errors import FolderProblem
 from retrieval.normalize import display
 from retrieval.store import load_index, save_index
 
@@ -36,6 +37,9 @@ class ReloadReport:
     changed: tuple[str, ...] = ()
     rejected: tuple[Rejected, ...] = ()
     error: str | None = None
+    """Why the reload failed, in English (logs); None when it worked."""
+    problem: FolderProblem | None = None
+    """Why the reload failed, as a code to word in Persian for the admin."""
     already_running: bool = field(default=False)
 
     @property
@@ -119,7 +123,8 @@ class Library:
             except (SeedsError, OSError) as exc:
                 seconds = time.perf_counter() - started
                 _logger.warning("reload failed, the previous index stays: %s", exc)
-                return ReloadReport(*before, *before, seconds, error=str(exc))
+                problem = exc.problem if isinstance(exc, SeedsError) else FolderProblem.UNREADABLE
+                return ReloadReport(*before, *before, seconds, error=str(exc), problem=problem)
             self._index, self._rejected, self.loaded_at = new, rejected, read_at
             seconds = time.perf_counter() - started
         old_digests, new_digests = _digests(old), _digests(new)

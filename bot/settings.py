@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_API_BASE_URL", "Settings", "SettingsError", "default_seeds_dir"]
+__all__ = ["BUNDLED_SEEDS", "DEFAULT_API_BASE_URL", "Settings", "SettingsError", "default_seeds_dir"]
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 BUNDLED_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -66,6 +66,21 @@ def default_seeds_dir(environ: Mapping[str, str] | None = None) -> Path:
         return Path(configured)
     here = Path("seeds")
     return here if here.is_dir() or not BUNDLED_SEEDS.is_dir() else BUNDLED_SEEDS
+
+
+def _api_base_url(raw: str) -> str:
+    """The Bot API base that PTB glues the token to: ``.../bot`` (added when missing, as in
+    ``https://api.telegram.org`` or a self-hosted ``http://127.0.0.1:8081/``)."""
+    if not raw:
+        return DEFAULT_API_BASE_URL
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(
+            "TELEGRAM_API_BASE_URL must be an http(s) URL such as https://api.telegram.org/bot "
+            "or http://127.0.0.1:8081/bot (the token is added after /bot)"
+        )
+    base = raw.rstrip("/")
+    return base if base.endswith("/bot") else base + "/bot"
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -127,7 +142,7 @@ class Settings:
             seeds_dir=default_seeds_dir(env),
             index_dir=Path(index_dir) if index_dir else None,
             state_dir=Path(env.get("PASOKH_STATE_DIR", "").strip() or "state"),
-            api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL,
+            api_base_url=_api_base_url(env.get("TELEGRAM_API_BASE_URL", "").strip()),
             webhook_secret=secret,
             questions_per_minute=_positive_int(env, "PASOKH_QUESTIONS_PER_MINUTE", 20),
             redis_url=_redis_url(env.get("PASOKH_REDIS_URL", "").strip()),

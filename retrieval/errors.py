@@ -8,7 +8,19 @@ PasokhError
 
 from __future__ import annotations
 
-__all__ = ["IndexFileError", "PasokhError", "RecipeMismatch", "SeedsError"]
+import enum
+
+__all__ = ["FolderProblem", "IndexFileError", "PasokhError", "RecipeMismatch", "SeedsError"]
+
+
+class FolderProblem(enum.Enum):
+    """Why a seeds folder gave no articles (``SeedsError.problem``), for messages in other languages."""
+
+    MISSING = "missing"
+    NOT_A_FOLDER = "not a folder"
+    UNREADABLE = "unreadable"
+    VANISHED = "disappeared while loading"
+    NOTHING_LOADABLE = "no loadable article"
 
 
 class PasokhError(Exception):
@@ -16,7 +28,11 @@ class PasokhError(Exception):
 
 
 class SeedsError(PasokhError):
-    """The seeds folder is missing, unreadable, or holds no loadable article."""
+    """The seeds folder is missing, unreadable, or holds no loadable article (which: ``problem``)."""
+
+    def __init__(self, message: str, problem: FolderProblem) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class IndexFileError(PasokhError):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.errors import SeedsError
+from retrieval.errors import FolderProblem, SeedsError
 from retrieval.normalize import fold
 
 __all__ = ["SEED_SUFFIXES", "Article", "Problem", "Rejected", "SeedSet", "load_seeds", "parse_article"]
@@ -274,13 +274,15 @@ def seed_files(folder: Path) -> list[Path]:
     try:
         entries = sorted(folder.iterdir(), key=lambda p: p.name)
     except FileNotFoundError:
-        raise SeedsError(f"seeds folder not found: {folder}") from None
+        raise SeedsError(f"seeds folder not found: {folder}", FolderProblem.MISSING) from None
     except NotADirectoryError:
-        raise SeedsError(f"not a folder: {folder}") from None
+        raise SeedsError(f"not a folder: {folder}", FolderProblem.NOT_A_FOLDER) from None
     except PermissionError:
-        raise SeedsError(f"seeds folder cannot be read: {folder}") from None
+        raise SeedsError(f"seeds folder cannot be read: {folder}", FolderProblem.UNREADABLE) from None
     except OSError as exc:
-        raise SeedsError(f"seeds folder cannot be read: {folder} ({exc.strerror or exc})") from None
+        raise SeedsError(
+            f"seeds folder cannot be read: {folder} ({exc.strerror or exc})", FolderProblem.UNREADABLE
+        ) from None
     return [p for p in entries if not p.name.startswith(".") and p.suffix.lower() in SEED_SUFFIXES]
 
 
@@ -310,7 +312,7 @@ def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = No
             progress(done, len(paths))
     if not articles:
         if not folder.is_dir():
-            raise SeedsError(f"seeds folder disappeared while loading: {folder}")
+            raise SeedsError(f"seeds folder disappeared while loading: {folder}", FolderProblem.VANISHED)
         detail = f"{len(rejected)} file(s) rejected" if rejected else "no .txt or .md files"
-        raise SeedsError(f"no article could be loaded from {folder} ({detail})")
+        raise SeedsError(f"no article could be loaded from {folder} ({detail})", FolderProblem.NOTHING_LOADABLE)
     return SeedSet(tuple(articles), tuple(rejected))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,14 @@ async def test_ask_with_the_bots_name_is_answered_as_a_reply(api: BotApiStandin,
     assert COMMANDER in plain(call.params["text"])
 
 
+async def test_a_question_deleted_before_the_reply_still_gets_its_answer(api: BotApiStandin, bot: RunningBot) -> None:
+    asked = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")
+    api.delete_message(asked)  # a cleaner bot deletes /commands at once
+    [call] = await api.wait_for(sent_to(GROUP_ID))
+    assert call.status == 200, call.response  # not "message to be replied not found"
+    assert COMMANDER in plain(call.params["text"])
+
+
 async def test_plain_ask_without_a_question_gets_usage(api: BotApiStandin, bot: RunningBot) -> None:
     asked = api.group_message("/ask")
     [call] = await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
@@ -285,9 +294,11 @@ async def test_admin_reload_reports_added_changed_and_rejected_files(api: BotApi
         replies += [plain(c.params["text"]) for c in (await api.wait_for(sent_to(ADMIN_ID), count=2))[1:]]
     report = replies[-1]
     assert "خبرها: ۱ ← ۲" in report
-    assert "افزوده: 001_quake" in report
-    assert "تغییرکرده: 000_9ca2ac7c38fe4584" in report
-    assert "002_broken.txt" in report and "متنی نیست" in report
+    assert "افزوده: \u2068001_quake\u2069" in report  # Latin names isolated inside the Persian lines
+    assert "تغییرکرده: \u2068000_9ca2ac7c38fe4584\u2069" in report
+    assert "\u200f• \u2068002_broken.txt\u2069: پرونده متنی نیست" in report  # a right-to-left line
+    assert "NUL" not in report and "binary" not in report  # the reason in Persian only
+    assert re.search(r"\(۰٫\d\d ثانیه\)", report)  # the Persian decimal sign
     [answer] = await ask_private(api, "زلزله کرمان چند ریشتر بود؟")
     assert "۵ ریشتر" in answer
 
@@ -298,8 +309,10 @@ async def test_failed_reload_keeps_the_old_index(api: BotApiStandin, bot: Runnin
     before = bot.library.index
     await ask_private(api, "/reload", user_id=ADMIN_ID)
     [_, report] = await api.wait_for(sent_to(ADMIN_ID), count=2)
-    assert "ناموفق" in plain(report.params["text"])
-    assert "no article could be loaded" in plain(report.params["text"])
+    text = plain(report.params["text"])
+    assert "ناموفق" in text
+    assert "علت: هیچ خبری از پوشه بارگذاری نشد" in text
+    assert not re.search("[A-Za-z]", text)  # Persian throughout
     assert bot.library.index is before
     [answer] = await ask_private(api, QUESTION)
     assert COMMANDER in answer

@@ -18,7 +18,7 @@ from telegram.error import RetryAfter
 import bot.backend.shared.connection
 import bot.backend.shared.records
 import bot.backend.shared.reloads
-from bot.backend.interfaces import Fleet, Verdict
+from bot.backend.interfaces import Fleet, Verdict, WorkerFailure
 from bot.backend.shared.connection import TIMEOUT, SharedRedis
 from bot.backend.shared.limits import SharedGuard, SharedRateLimiter
 from bot.backend.shared.records import RedisRecords
@@ -31,6 +31,7 @@ from bot.testing.harness import copy_seeds
 from bot.testing.processes import PASOKH, ROOT
 from bot.testing.standin import BotApiStandin
 from bot.testing.workers import NEW_ARTICLE, RedisServer, worker_environment
+from retrieval.errors import FolderProblem
 from tests.conftest import write_seed
 
 
@@ -307,7 +308,8 @@ async def test_a_follower_that_cannot_reload_keeps_its_index_and_the_admin_hears
         fleet = await leader.fleet(await leader.announce(), wait=30)
         assert (fleet.live, fleet.current) == (2, 1) and not fleet.complete
         [failure] = fleet.failures
-        assert failure.startswith("follower: ")
+        assert (failure.worker, failure.problem) == ("follower", FolderProblem.MISSING)
+        assert "seeds folder not found" in failure.error
         assert follower.library.index is index  # still answering from the old one
         assert follower.version == 0
 
@@ -367,11 +369,21 @@ async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path
         (Fleet(0, 0, 0, announced=False), [texts.RELOAD_NOT_SHARED]),
         (Fleet(3, 3, 2), [texts.RELOAD_PARTLY_SHARED.format("۲", "۳")]),  # one still building
         (
-            Fleet(3, 3, 2, ("host:12: the seeds folder is missing",), retry_every=20.0),
+            Fleet(
+                3,
+                3,
+                2,
+                (
+                    WorkerFailure("host:12", FolderProblem.MISSING, "seeds folder not found: /x"),
+                    WorkerFailure("host:13", None, "something new"),
+                ),
+                retry_every=20.0,
+            ),
             [
                 texts.RELOAD_PARTLY_SHARED.format("۲", "۳"),
                 texts.RELOAD_FAILED_ELSEWHERE.format("۲۰"),
-                "• host:12: the seeds folder is missing",
+                "\u200f• \u2068host:12\u2069: پوشهٔ خبرها پیدا نشد",
+                f"\u200f• \u2068host:13\u2069: {texts.UNKNOWN_PROBLEM}",
             ],
         ),
     ],

@@ -73,29 +73,3 @@ async def test_pasokh_run_without_a_token_points_to_chat(tmp_path: Path) -> None
     assert len(lines) == 1
     assert "TELEGRAM_BOT_TOKEN" in lines[0] and "pasokh chat" in lines[0]
     assert out == b""
-
-
-@pytest.mark.parametrize("value", ["12,abc", "1;2"])
-def test_bad_admin_ids_are_a_clear_error(value: str) -> None:
-    from bot.settings import Settings, SettingsError
-
-    with pytest.raises(SettingsError, match="PASOKH_ADMIN_IDS"):
-        Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x", "PASOKH_ADMIN_IDS": value})
-
-
-def test_settings_from_the_environment() -> None:
-    from bot.settings import Settings
-
-    settings = Settings.from_env(
-        {
-            "TELEGRAM_BOT_TOKEN": "123:secret",
-            "PASOKH_ADMIN_IDS": " 1, 22 ,333",
-            "PASOKH_SEEDS_DIR": "/srv/seeds",
-            "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/bot",
-        }
-    )
-    assert settings.admin_ids == frozenset({1, 22, 333})
-    assert settings.seeds_dir == Path("/srv/seeds")
-    assert settings.index_dir is None
-    assert settings.api_base_url == "http://127.0.0.1:8081/bot"
-    assert "secret" not in repr(settings)

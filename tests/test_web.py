@@ -94,6 +94,8 @@ async def test_healthz_reports_the_loaded_index(hooked: RunningBot, http: httpx.
     assert (body["articles"], body["sentences"]) == (1, 13)
     assert body["uptime_seconds"] >= 0
     assert body["index_built_at"] == hooked.library.index.manifest["built_at"]
+    head = await http.head(f"{base(hooked)}/healthz")  # uptime checkers and load balancers often send HEAD
+    assert (head.status_code, head.headers["content-type"], head.content) == (200, "application/json", b"")
 
 
 async def test_healthz_is_503_before_the_index_is_loaded(tmp_path: Path, http: httpx.AsyncClient) -> None:
@@ -107,6 +109,7 @@ async def test_healthz_is_503_before_the_index_is_loaded(tmp_path: Path, http: h
         response = await http.get(f"http://127.0.0.1:{server.port}/healthz")
         assert response.status_code == 503
         assert response.json()["status"] == "loading"
+        assert (await http.head(f"http://127.0.0.1:{server.port}/healthz")).status_code == 503
         scraped = await scrape(http, f"http://127.0.0.1:{server.port}")
         assert value(scraped, "pasokh_articles") == 0
     finally:

@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from retrieval.errors import FolderProblem
+
 if TYPE_CHECKING:
     from telegram.ext import BaseRateLimiter
 
@@ -26,6 +28,7 @@ __all__ = [
     "Reloads",
     "Unanswered",
     "Verdict",
+    "WorkerFailure",
 ]
 
 ASKED_KEPT = 50_000
@@ -95,6 +98,17 @@ class Guard(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerFailure:
+    """A worker that could not load an announced index version."""
+
+    worker: str
+    """Its host and process id."""
+    problem: FolderProblem | None
+    error: str
+    """In English, for logs."""
+
+
+@dataclass(frozen=True, slots=True)
 class Fleet:
     """How far an announced index version has spread over the workers."""
 
@@ -103,8 +117,8 @@ class Fleet:
     """Workers seen recently."""
     current: int
     """Of those, serving ``version`` or newer."""
-    failures: tuple[str, ...] = ()
-    """One line per worker that could not load ``version``."""
+    failures: tuple[WorkerFailure, ...] = ()
+    """The workers that could not load ``version``."""
     announced: bool = True
     """False when Redis could not be reached to announce or to ask."""
     retry_every: float = 0.0

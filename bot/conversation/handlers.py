@@ -33,12 +33,15 @@ from telegram.ext import (
 from bot.backend.interfaces import Backend, Fleet, Verdict
 from bot.conversation import texts
 from bot.conversation.render import (
+    RLM,
     article_pieces,
     fa,
+    fa_decimal,
     first_keyboard,
     first_pieces,
     hit_snippet,
     html_messages,
+    isolated,
     parse_callback,
     passage_keyboard,
     passage_pieces,
@@ -50,6 +53,7 @@ from bot.serving.metrics import Metrics
 from bot.settings import Settings
 from retrieval import Index
 from retrieval.answer import Answer, Outcome, answer
+from retrieval.errors import FolderProblem
 from retrieval.normalize import display
 
 __all__ = ["Pasokh", "fleet_text"]
@@ -75,7 +79,10 @@ def fleet_text(fleet: Fleet) -> str:
     lines = [texts.RELOAD_PARTLY_SHARED.format(fa(fleet.current), fa(fleet.live))]
     if fleet.failures:
         lines.append(texts.RELOAD_FAILED_ELSEWHERE.format(fa(int(fleet.retry_every))))
-        lines += [f"• {single_line(failure)}" for failure in fleet.failures]
+        lines += [
+            f"{RLM}• {isolated(f.worker)}: {texts.FOLDER_PROBLEMS.get(f.problem, texts.UNKNOWN_PROBLEM)}"  # type: ignore[arg-type]
+            for f in fleet.failures
+        ]
     return "\n".join(lines)
 
 
@@ -335,24 +342,23 @@ class Pasokh:
 
     @staticmethod
     def _reload_text(report: ReloadReport) -> str:
+        """The admin's report, in Persian, every line right to left (file names isolated)."""
         if report.already_running:
             return texts.RELOAD_RUNNING
-        seconds = fa(f"{report.seconds:.2f}")
+        seconds = fa_decimal(report.seconds)
         if report.error is not None:
-            return (
-                f"⚠️ بارگذاری دوباره ناموفق بود ({seconds} ثانیه)؛ خبرهای قبلی همچنان پاسخ داده می‌شوند.\n"
-                f"علت: {report.error}"
-            )
+            reason = texts.FOLDER_PROBLEMS[report.problem or FolderProblem.UNREADABLE]
+            return "\n".join([texts.RELOAD_FAILED.format(seconds), texts.RELOAD_REASON.format(reason)])
         lines = [
-            f"✅ خبرها دوباره بارگذاری شد ({seconds} ثانیه).",
+            texts.RELOAD_DONE.format(seconds),
             f"خبرها: {fa(report.articles_before)} ← {fa(report.articles_after)}",
             f"جمله‌ها: {fa(report.sentences_before)} ← {fa(report.sentences_after)}",
         ]
         for label, names in (("افزوده", report.added), ("حذف‌شده", report.removed), ("تغییرکرده", report.changed)):
-            lines.append(f"{label}: {'، '.join(names) if names else '—'}")
+            lines.append(f"{label}: {'، '.join(map(isolated, names)) if names else '—'}")
         if report.rejected:
-            lines.append("پرونده‌های کنارگذاشته:")
-            lines.extend(f"• {r.name}: {texts.PROBLEMS[r.problem]} ({r.reason})" for r in report.rejected)
+            lines.append(texts.RELOAD_REJECTED)
+            lines.extend(f"{RLM}• {isolated(r.name)}: {texts.PROBLEMS[r.problem]}" for r in report.rejected)
         return "\n".join(lines)
 
     async def stats(self, update: Update, context: Context) -> None:

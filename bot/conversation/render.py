@@ -25,12 +25,15 @@ from retrieval.normalize import display
 
 __all__ = [
     "MAX_MESSAGE",
+    "RLM",
     "Piece",
     "article_pieces",
     "fa",
+    "fa_decimal",
     "first_keyboard",
     "first_pieces",
     "html_messages",
+    "isolated",
     "parse_callback",
     "passage_keyboard",
     "passage_pieces",
@@ -85,6 +88,20 @@ def passage_pieces(result: Answer, page: int, *, footer: bool = True) -> list[Pi
 def fa(n: float | str) -> str:
     """A number (or text with digits) in Persian digits."""
     return to_persian_digits(str(n))
+
+
+def fa_decimal(x: float, decimals: int = 2) -> str:
+    """A fraction in Persian digits with the Persian decimal sign: «۰٫۰۷»."""
+    return fa(f"{x:.{decimals}f}").replace(".", "٫")
+
+
+RLM = "\u200f"
+"""Right-to-left mark: a line that opens with it is laid out right to left."""
+
+
+def isolated(text: str) -> str:
+    """A name (often Latin) as one line-safe unit that cannot reorder the Persian around it."""
+    return f"\u2068{single_line(text)}\u2069"
 
 
 def article_pieces(index: Index, article_position: int) -> list[Piece]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retrieval.answer import EXAMPLE_QUESTION
+from retrieval.errors import FolderProblem
 from retrieval.seeds import Problem
 
 START = (
@@ -64,3 +65,18 @@ PROBLEMS = {
     Problem.VANISHED: "هنگام خواندن ناپدید شد",
     Problem.DUPLICATE: "نامش با پرونده‌ای دیگر یکی است",
 }
+
+FOLDER_PROBLEMS = {
+    FolderProblem.MISSING: "پوشهٔ خبرها پیدا نشد",
+    FolderProblem.NOT_A_FOLDER: "مسیر خبرها پوشه نیست",
+    FolderProblem.UNREADABLE: "پوشهٔ خبرها خواندنی نیست (دسترسی)",
+    FolderProblem.VANISHED: "پوشهٔ خبرها هنگام خواندن ناپدید شد",
+    FolderProblem.NOTHING_LOADABLE: "هیچ خبری از پوشه بارگذاری نشد",
+}
+
+UNKNOWN_PROBLEM = "خطای ناشناخته (جزئیات در گزارش کار آن نمونه)"
+
+RELOAD_DONE = "✅ خبرها دوباره بارگذاری شد ({} ثانیه)."
+RELOAD_FAILED = "⚠️ بارگذاری دوباره ناموفق بود ({} ثانیه)؛ خبرهای قبلی همچنان پاسخ داده می‌شوند."
+RELOAD_REASON = "علت: {}"
+RELOAD_REJECTED = "پرونده‌های کنارگذاشته:"

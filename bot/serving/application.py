@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, BotCommandScopeChat
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder, Defaults
 
 from bot.backend import open_backend
 from bot.backend.interfaces import Backend
@@ -58,6 +58,8 @@ def build_application(
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.api_base_url)
+        # A reply still goes out when its question was deleted meanwhile (cleaner bots delete /commands).
+        .defaults(Defaults(allow_sending_without_reply=True))
         .concurrent_updates(PerChatUpdateProcessor())
         .post_init(post_init)
         .post_shutdown(post_shutdown)

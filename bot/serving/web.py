@@ -11,7 +11,7 @@ route              method  answer
 ``/<path>``        POST    200 (queued); 403 without the right ``X-Telegram-Bot-Api-Secret-Token`` or not
                            ``application/json``; 400 when the body is not an update
 ``/healthz``       GET     200 ``{"status": "ok", "articles": N, "sentences": M, ...}``; 503 until the index
-                           is loaded and the bot is running
+                   (HEAD)  is loaded and the bot is running; HEAD answers the same without the body
 ``/metrics``       GET     the Prometheus text format (``bot.metrics``)
 =================  ======  ===============================================================================
 """
@@ -96,6 +96,10 @@ class _HealthHandler(_Handler):
     def initialize(self, app: App, metrics: Metrics) -> None:
         self.bot_app = app
         self.metrics = metrics
+
+    def head(self) -> None:
+        """As ``GET`` without the body (load balancers and uptime checkers often probe with HEAD)."""
+        self.get()
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")

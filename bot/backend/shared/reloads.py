@@ -20,9 +20,10 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from bot.backend.interfaces import Fleet
+from bot.backend.interfaces import Fleet, WorkerFailure
 from bot.backend.shared.connection import REDIS_ERRORS, RETRY_AFTER, SharedRedis
 from bot.library import Library, ReloadReport
+from retrieval.errors import FolderProblem
 
 __all__ = ["CHECK_EVERY", "FLEET_WAIT", "ReloadSync"]
 
@@ -34,6 +35,16 @@ LIVE = 3 * CHECK_EVERY
 """A worker whose heartbeat is older than this is taken for gone."""
 FLEET_WAIT = 15.0
 """Seconds at least that an admin's /reload waits for the other workers to follow, before replying."""
+
+
+def _problem(value: object) -> FolderProblem | None:
+    """A worker's reported problem code (None when missing or from another version of the bot)."""
+    try:
+        return FolderProblem(value)
+    except ValueError:
+        return None
+
+
 _RAISE_VERSION = """
 local stored = tonumber(redis.call('get', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > stored then redis.call('set', KEYS[1], ARGV[1]) end
@@ -65,7 +76,7 @@ class ReloadSync:
         self._channel = shared.key("reload")
         self._raise = shared.client.register_script(_RAISE_VERSION)
         self._unannounced = False  # a reload here whose announcement failed: retried at each check
-        self._error: tuple[int, str] | None = None  # the version whose reload failed here, and why
+        self._error: tuple[int, ReloadReport] | None = None  # the version whose reload failed here, and why
         self._delay: float | None = None  # seconds from the last followed announcement to the swap
         self._task: asyncio.Task[None] | None = None
 
@@ -151,7 +162,7 @@ class ReloadSync:
             if int(beat.get("version", 0)) >= version:
                 current += 1
             elif beat.get("failed") == version:
-                failures.append(f"{worker}: {beat.get('error')}")
+                failures.append(WorkerFailure(worker, _problem(beat.get("problem")), str(beat.get("error"))))
         return Fleet(version, live, current, tuple(failures), retry_every=self.check_every)
 
     async def _workers(self) -> dict[str, dict[str, Any]]:
@@ -182,7 +193,9 @@ class ReloadSync:
     async def _heartbeat(self) -> None:
         beat: dict[str, Any] = {"version": self.version, "seen": time.time(), "delay": self._delay}
         if self._error is not None:
-            beat |= {"failed": self._error[0], "error": self._error[1]}
+            version, report = self._error
+            problem = report.problem.value if report.problem else None
+            beat |= {"failed": version, "error": report.error or "unknown error", "problem": problem}
         await self.shared.client.hset(self._workers_key, self.worker, json.dumps(beat, ensure_ascii=False))
 
     async def _subscribe(self) -> aioredis.client.PubSub:
@@ -251,7 +264,7 @@ class ReloadSync:
                 report.sentences_after,
             )
         else:
-            self._error = (version, report.error or "unknown error")
+            self._error = (version, report)
             _logger.error(
                 "index version %d announced by %s could not be loaded here; the previous index stays, "
                 "retrying every %.0f s: %s",

@@ -148,6 +148,15 @@ class IncomingUpdates(StandinState):
         chat = self._user_chat(chat_id, user, "Test group")
         return self._inject("message", self._new_message(chat, user, photo=sizes, caption=caption))
 
+    def delete_message(self, injected: Injected) -> None:
+        """Delete the injected message, as its sender or another bot (a group's cleaner) would.
+
+        Telegram sends no update for a deletion; replies to the message then fail unless they allow
+        sending without it.
+        """
+        message = next(iter(v for k, v in injected.update.items() if k != "update_id"))
+        del self._messages[message["chat"]["id"], message["message_id"]]
+
     def _open_query(self, user_id: int) -> str:
         """A fresh callback or inline query id, open until the bot answers it."""
         query_id = f"{self._next_serial()}{user_id}"
