@@ -111,14 +111,24 @@ async def test_long_answer_is_split_under_the_limit(api: BotApiStandin, tmp_path
     assert calls[-1].params.get("reply_markup")
 
 
-async def test_edited_question_is_not_answered_twice(api: BotApiStandin, bot: RunningBot) -> None:
-    injected = api.private_message(QUESTION)
-    await api.wait_for(sent_to(USER_ID))
+async def test_an_edited_question_edits_its_answer_and_is_never_answered_twice(
+    api: BotApiStandin, bot: RunningBot
+) -> None:
+    injected = api.private_message("قیمت دلار در بازار تهران چند است؟")  # no answer in the articles
+    [first] = await api.wait_for(sent_to(USER_ID))
+    assert COMMANDER not in plain(first.params["text"])
     message_id = injected.update["message"]["message_id"]
-    api.edited_message(USER_ID, message_id, QUESTION + " ؟")
-    api.private_message("سلام")  # sentinel: answered after the edit, in order, in the same chat
+    reply_id = first.response["result"]["message_id"] if first.response else 0
+    api.edited_message(USER_ID, message_id, QUESTION)  # the user fixes the question
+    [edit] = await api.wait_for("editMessageText")
+    assert edit.status == 200 and int(edit.params["message_id"]) == reply_id
+    assert COMMANDER in plain(edit.params["text"])  # the answer follows the edit...
+    assert edit.params.get("reply_markup")  # ...with its buttons
+    api.edited_message(USER_ID, message_id, QUESTION)  # an edit that changes nothing the user sees
+    api.private_message("سلام")  # sentinel: answered after the edits, in order, in the same chat
     await api.wait_for(sent_to(USER_ID), count=2)
-    assert len([c for c in api.calls("sendMessage") if int(c.params["chat_id"]) == USER_ID]) == 2
+    assert len(api.sent_messages(USER_ID)) == 2  # the answer and the sentinel's: never a second answer
+    assert COMMANDER in plain(api.sent_messages(USER_ID)[0].text)
 
 
 async def test_sticker_and_photo_get_a_text_only_hint(api: BotApiStandin, bot: RunningBot) -> None:

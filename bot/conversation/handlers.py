@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import html
 import logging
 import re
@@ -67,7 +68,11 @@ ARTICLE_MESSAGES = 5
 """The most messages one «متن کامل خبر» sends."""
 ADMIN_COMMANDS = ("reload", "stats", "unanswered")
 APOLOGY_ATTEMPTS = 2
-_FRESH = filters.UpdateType.MESSAGE  # not edits: an edited question is not answered twice
+_FRESH = filters.UpdateType.MESSAGE  # commands: an edited /help is not answered again
+_QUESTIONS = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
+"""Questions: an edited question updates the reply to it (``Pasokh._send_answer``)."""
+ANSWERS_KEPT = 10_000
+"""Replies remembered per process, so that an edited question edits its reply instead of adding one."""
 
 
 def fleet_text(fleet: Fleet) -> str:
@@ -98,6 +103,8 @@ class Pasokh:
         self.reloads = backend.reloads
         self.metrics = metrics
         self.started = time.monotonic()
+        self._answers: collections.OrderedDict[tuple[int, int], list[int]] = collections.OrderedDict()
+        """(chat, question message) -> the messages that answered it, the newest ``ANSWERS_KEPT``."""
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Add every handler to ``application``, admins' commands before their refusal."""
@@ -106,14 +113,14 @@ class Pasokh:
             [
                 CommandHandler("start", self.start, filters=_FRESH),
                 CommandHandler("help", self.help, filters=_FRESH),
-                CommandHandler("ask", self.ask_command, filters=_FRESH),
+                CommandHandler("ask", self.ask_command, filters=_QUESTIONS),
                 CommandHandler("reload", self.reload, filters=_FRESH & admins),
                 CommandHandler("stats", self.stats, filters=_FRESH & admins),
                 CommandHandler("unanswered", self.unanswered, filters=_FRESH & admins & filters.ChatType.PRIVATE),
                 CommandHandler("unanswered", self.private_only, filters=_FRESH & admins),
                 CommandHandler(ADMIN_COMMANDS, self.refuse, filters=_FRESH),
-                MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & _FRESH, self.private),
-                MessageHandler(filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND & _FRESH, self.group),
+                MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & _QUESTIONS, self.private),
+                MessageHandler(filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND & _QUESTIONS, self.group),
                 MessageHandler(
                     filters.ChatType.PRIVATE & _FRESH & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.not_text
                 ),
@@ -172,12 +179,49 @@ class Pasokh:
             if not result.answered:
                 await self.records.log_unanswered(question[:500], message.chat.type)
         question_id = await self.records.remember_question(message.chat.id, question) if result.hits else 0
-        messages = html_messages(first_pieces(result))
-        markup = first_keyboard(result, question_id)
+        await self._send_answer(message, html_messages(first_pieces(result)), first_keyboard(result, question_id))
+        self.metrics.replied(arrived)
+
+    async def _send_answer(self, message: Message, messages: list[str], markup: InlineKeyboardMarkup | None) -> None:
+        """Reply with ``messages`` (the keyboard under the last); for an edited question, edit the reply
+        it got instead, when this process sent it and it has as many messages (else reply once more)."""
+        key = (message.chat.id, message.message_id)
+        earlier = self._answers.get(key) if message.edit_date is not None else None
+        if earlier is not None and len(earlier) == len(messages):
+            try:
+                for i, (message_id, text) in enumerate(zip(earlier, messages, strict=True)):
+                    await self._edit(message, message_id, text, markup if i == len(messages) - 1 else None)
+            except BadRequest as exc:  # the reply was deleted meanwhile, say: answer anew
+                _logger.info("could not edit the reply to an edited question (%s); replying again", exc)
+            else:
+                return
+        sent = []
         for i, text in enumerate(messages):
             last = i == len(messages) - 1
-            await self._reply(message, text, html_text=True, markup=markup if last else None)
-        self.metrics.replied(arrived)
+            reply = await self._reply(message, text, html_text=True, markup=markup if last else None)
+            if reply is not None:
+                sent.append(reply.message_id)
+        self._answers[key] = sent
+        self._answers.move_to_end(key)
+        while len(self._answers) > ANSWERS_KEPT:
+            self._answers.popitem(last=False)
+
+    @staticmethod
+    async def _edit(in_chat_of: Message, message_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Edit one of the bot's messages in the chat of ``in_chat_of`` (repeatable); an edit that changes
+        nothing is fine."""
+        bot, chat_id = in_chat_of.get_bot(), in_chat_of.chat.id
+        try:
+            await deliver(
+                lambda: bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=markup
+                ),
+                what="answer edit",
+                idempotent=True,
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
 
     async def private(self, update: Update, context: Context) -> None:
         """A private message: the whole text is the question."""
@@ -254,16 +298,7 @@ class Pasokh:
         await self._answer_query(query)
         if action == "more":
             text = html_messages(passage_pieces(result, page))[0]
-            markup = passage_keyboard(result, asked.id, page)
-            try:
-                await deliver(
-                    lambda: message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=markup),
-                    what="page edit",
-                    idempotent=True,
-                )
-            except BadRequest as exc:
-                if "not modified" not in str(exc).lower():
-                    raise
+            await self._edit(message, message.message_id, text, passage_keyboard(result, asked.id, page))
             return
         hit = result.hits[page]
         messages = html_messages(article_pieces(index, hit.sentence.article))
