@@ -19,6 +19,7 @@ BUNDLED_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 """The seed articles that come with this checkout."""
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_WHOLE = re.compile(r"[0-9]{1,18}")
 
 
 class SettingsError(ValueError):
@@ -30,7 +31,7 @@ def _admin_ids(raw: str) -> frozenset[int]:
     for part in raw.replace(" ", "").split(","):
         if not part:
             continue
-        if not part.lstrip("-").isdigit():
+        if not _WHOLE.fullmatch(part) or int(part) < 1:  # ASCII digits only: int() refuses "²", isdigit() not
             raise SettingsError(f"PASOKH_ADMIN_IDS must be comma-separated Telegram user ids, not {part!r}")
         ids.add(int(part))
     return frozenset(ids)
@@ -87,7 +88,7 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not _WHOLE.fullmatch(raw) or int(raw) < 1:
         raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
     return int(raw)
 

@@ -9,7 +9,7 @@ import pytest
 from bot.settings import BUNDLED_SEEDS, DEFAULT_API_BASE_URL, Settings, SettingsError, default_seeds_dir
 
 
-@pytest.mark.parametrize("value", ["12,abc", "1;2"])
+@pytest.mark.parametrize("value", ["12,abc", "1;2", "²", "12,³", "-5", "0", "١٢"])
 def test_bad_admin_ids_are_a_clear_error(value: str) -> None:
     with pytest.raises(SettingsError, match="PASOKH_ADMIN_IDS"):
         Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x", "PASOKH_ADMIN_IDS": value})
@@ -63,3 +63,11 @@ def test_the_seeds_folder_is_read_one_way_for_the_bot_and_the_command_line(
     (tmp_path / "seeds").mkdir()
     assert default_seeds_dir({}) == Path("seeds")
     assert default_seeds_dir({"PASOKH_SEEDS_DIR": " /srv/news "}) == Path("/srv/news")
+
+
+@pytest.mark.parametrize("name", ["PASOKH_QUESTIONS_PER_MINUTE", "PASOKH_MESSAGES_PER_SECOND"])
+@pytest.mark.parametrize("value", ["²", "-3", "0", "1.5", "ten", "99999999999999999999999"])
+def test_bad_limits_are_a_clear_error(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name) as raised:
+        Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x", name: value})
+    assert "\n" not in str(raised.value)
