@@ -52,7 +52,16 @@ class Asked:
 
 
 class Records(Protocol):
-    """What the bot records: counters, the unanswered log, asked questions (for result buttons)."""
+    """What the bot records: counters, the unanswered log, asked questions (for result buttons).
+
+    Recording never fails a question: an implementation that cannot store keeps going in memory or
+    drops the record, and says so through ``saving``.
+    """
+
+    @property
+    def saving(self) -> bool:
+        """Whether records are being kept where they last (False: in memory only, or dropped)."""
+        ...
 
     async def count(self, name: str, by: int = 1) -> None:
         """Add ``by`` to the counter ``name``."""

@@ -7,85 +7,232 @@ mid-write leaves a readable file that lacks at most the record being written.
 from __future__ import annotations
 
 import collections
+import contextlib
+import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.backend.interfaces import ASKED_KEPT, UNANSWERED_KEPT, Asked, Fleet, Unanswered, Verdict
 from bot.library import ReloadReport
 
-__all__ = ["LocalGuard", "LocalReloads", "SqliteRecords"]
+__all__ = ["LocalGuard", "LocalReloads", "MemoryRecords", "SqliteRecords"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS unanswered (
-    id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_type TEXT NOT NULL, question TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS asked (
-    id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_id INTEGER NOT NULL, question TEXT NOT NULL
-);
-"""
+_logger = logging.getLogger(__name__)
+
+_TABLES = {
+    "counters": "name TEXT PRIMARY KEY, value INTEGER NOT NULL",
+    "unanswered": "id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_type TEXT NOT NULL, question TEXT NOT NULL",
+    "asked": "id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_id INTEGER NOT NULL, question TEXT NOT NULL",
+}
+_DEFAULTS = {"chat_type": "'unknown'", "at": "0"}
+"""Values for columns an older schema lacked."""
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the current schema; older files are migrated when opened."""
+OPEN_TIMEOUT = 2.0
+"""Seconds to wait for a database locked by another process before working without it."""
+_FAILURES = (sqlite3.Error, OSError)
+
+
+class MemoryRecords:
+    """``Records`` in this process's memory: what the bot keeps while its database cannot be used."""
+
+    saving = False
+
+    def __init__(self) -> None:
+        self._counters: collections.Counter[str] = collections.Counter()
+        self._unanswered: collections.deque[Unanswered] = collections.deque(maxlen=UNANSWERED_KEPT)
+        self._asked: collections.OrderedDict[int, Asked] = collections.OrderedDict()
+        self._next_id = 1
+
+    async def count(self, name: str, by: int = 1) -> None:
+        self._counters[name] += by
+
+    async def counters(self) -> dict[str, int]:
+        return dict(self._counters)
+
+    async def log_unanswered(self, question: str, chat_type: str) -> None:
+        self._unanswered.append(Unanswered(time.time(), chat_type, question))
+
+    async def unanswered(self, limit: int = 20) -> list[Unanswered]:
+        return list(reversed(self._unanswered))[:limit]
+
+    async def remember_question(self, chat_id: int, question: str) -> int:
+        question_id, self._next_id = self._next_id, self._next_id + 1
+        self._asked[question_id] = Asked(question_id, chat_id, question)
+        while len(self._asked) > ASKED_KEPT:
+            self._asked.popitem(last=False)
+        return question_id
+
+    async def asked(self, question_id: int) -> Asked | None:
+        return self._asked.get(question_id)
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 class SqliteRecords:
-    """``Records`` in a SQLite file. Each call takes well under a millisecond, so it runs inline; the
-    methods are thread-safe."""
+    """``Records`` in a SQLite file ``pasokh.sqlite3`` in ``folder``; thread-safe, each call well under a
+    millisecond, so calls run inline.
+
+    Statistics never stop answers. When the file cannot be opened (a folder that is a file or read-only,
+    a database locked by another process, a full disk) or stops working later (the disk fills up), the
+    records go on in memory (``MemoryRecords``), with one warning, and ``saving`` turns False (``/stats``
+    says so). A file that is not a database, or a damaged one, is moved aside (``.corrupt-<time>``), never
+    deleted, and a new one is started. A file of an older schema is migrated.
+    """
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / "pasokh.sqlite3"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db: sqlite3.Connection | None = None
+        self._memory: MemoryRecords | None = None
+        try:
+            self._db = self._open(folder)
+        except _FAILURES as exc:
+            self._fall_back(exc)
+
+    @property
+    def saving(self) -> bool:
+        """Whether records reach the database (False while they are kept in memory only)."""
+        return self._memory is None
+
+    def _open(self, folder: Path) -> sqlite3.Connection:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            _logger.warning("statistics database %s is damaged (%s): moved aside to %s", self.path, exc, aside.name)
+            for suffix in ("", "-wal", "-shm"):
+                part = self.path.with_name(self.path.name + suffix)
+                if part.exists():
+                    part.rename(aside.with_name(aside.name + suffix))
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=OPEN_TIMEOUT)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            _migrate(db)
+            db.execute("PRAGMA quick_check").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _fall_back(self, error: BaseException) -> MemoryRecords:
+        """Keep records in memory from now on; warn once."""
+        if self._memory is None:
+            _logger.warning(
+                "statistics cannot be saved to %s (%s): answering on, keeping statistics in memory until restart",
+                self.path,
+                error,
+            )
+            self._memory = MemoryRecords()
+            if self._db is not None:
+                with contextlib.suppress(*_FAILURES):
+                    self._db.close()
+                self._db = None
+        return self._memory
+
+    def _run[T](self, work: Callable[[sqlite3.Connection], T]) -> T | MemoryRecords:
+        """``work`` on the database, or the memory records to use instead."""
+        if self._db is None or self._memory is not None:
+            return self._memory or self._fall_back(RuntimeError("no database"))
+        try:
+            with self._lock:
+                return work(self._db)
+        except _FAILURES as exc:
+            return self._fall_back(exc)
 
     async def close(self) -> None:
         with self._lock:
-            self._db.close()
-
-    def _write(self, sql: str, *params: object) -> int:
-        with self._lock:
-            cursor = self._db.execute(sql, params)
-            return int(cursor.lastrowid or 0)
+            if self._db is not None:
+                with contextlib.suppress(*_FAILURES):
+                    self._db.close()
+                self._db = None
 
     async def count(self, name: str, by: int = 1) -> None:
-        self._write(
-            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
-            name,
-            by,
-            by,
-        )
+        sql = "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?"
+        done = self._run(lambda db: db.execute(sql, (name, by, by)))
+        if isinstance(done, MemoryRecords):
+            await done.count(name, by)
 
     async def counters(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+        rows = self._run(lambda db: db.execute("SELECT name, value FROM counters").fetchall())
+        return await rows.counters() if isinstance(rows, MemoryRecords) else dict(rows)
 
     async def log_unanswered(self, question: str, chat_type: str) -> None:
-        row = self._write(
-            "INSERT INTO unanswered (at, chat_type, question) VALUES (?, ?, ?)", time.time(), chat_type, question
-        )
-        if row % 100 == 0:
-            self._write("DELETE FROM unanswered WHERE id <= ?", row - UNANSWERED_KEPT)
+        def write(db: sqlite3.Connection) -> None:
+            sql = "INSERT INTO unanswered (at, chat_type, question) VALUES (?, ?, ?)"
+            row = int(db.execute(sql, (time.time(), chat_type, question)).lastrowid or 0)
+            if row % 100 == 0:
+                db.execute("DELETE FROM unanswered WHERE id <= ?", (row - UNANSWERED_KEPT,))
+
+        done = self._run(write)
+        if isinstance(done, MemoryRecords):
+            await done.log_unanswered(question, chat_type)
 
     async def unanswered(self, limit: int = 20) -> list[Unanswered]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT at, chat_type, question FROM unanswered ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        return [Unanswered(*row) for row in rows]
+        sql = "SELECT at, chat_type, question FROM unanswered ORDER BY id DESC LIMIT ?"
+        rows = self._run(lambda db: db.execute(sql, (limit,)).fetchall())
+        return await rows.unanswered(limit) if isinstance(rows, MemoryRecords) else [Unanswered(*r) for r in rows]
 
     async def remember_question(self, chat_id: int, question: str) -> int:
-        row = self._write("INSERT INTO asked (at, chat_id, question) VALUES (?, ?, ?)", time.time(), chat_id, question)
-        if row % 1000 == 0:
-            self._write("DELETE FROM asked WHERE id <= ?", row - ASKED_KEPT)
-        return row
+        def write(db: sqlite3.Connection) -> int:
+            sql = "INSERT INTO asked (at, chat_id, question) VALUES (?, ?, ?)"
+            row = int(db.execute(sql, (time.time(), chat_id, question)).lastrowid or 0)
+            if row % 1000 == 0:
+                db.execute("DELETE FROM asked WHERE id <= ?", (row - ASKED_KEPT,))
+            return row
+
+        row = self._run(write)
+        return await row.remember_question(chat_id, question) if isinstance(row, MemoryRecords) else row
 
     async def asked(self, question_id: int) -> Asked | None:
-        with self._lock:
-            row = self._db.execute("SELECT id, chat_id, question FROM asked WHERE id = ?", (question_id,)).fetchone()
+        sql = "SELECT id, chat_id, question FROM asked WHERE id = ?"
+        row = self._run(lambda db: db.execute(sql, (question_id,)).fetchone())
+        if isinstance(row, MemoryRecords):
+            return await row.asked(question_id)
         return Asked(*row) if row else None
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is not a (healthy) database, rather than busy or unwritable."""
+    text = str(error).lower()
+    return any(sign in text for sign in ("not a database", "malformed", "corrupt", "file is encrypted"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create the tables, or bring those of an older version up to ``SCHEMA_VERSION``.
+
+    A table missing columns (an older schema) is renamed aside (``<table>_before_v<N>``) and created anew,
+    with the rows copied over where their columns match; nothing is deleted.
+    """
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version == SCHEMA_VERSION:
+        return
+    for table, columns in _TABLES.items():
+        wanted = [c.split()[0] for c in columns.split(", ")]
+        found = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+        if found and found != wanted:
+            aside = f"{table}_before_v{SCHEMA_VERSION}"
+            db.execute(f"ALTER TABLE {table} RENAME TO {aside}")
+            db.execute(f"CREATE TABLE {table} ({columns})")
+            if all(c in found or c in _DEFAULTS for c in wanted):  # rows that fit the new table are copied
+                values = ", ".join(c if c in found else _DEFAULTS[c] for c in wanted)
+                # Identifiers from the constants above, not from input.
+                db.execute(f"INSERT INTO {table} ({', '.join(wanted)}) SELECT {values} FROM {aside}")  # noqa: S608
+            _logger.warning("statistics table %s was of an older schema: migrated (old rows kept in %s)", table, aside)
+        else:
+            db.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class LocalGuard:

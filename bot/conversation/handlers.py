@@ -415,6 +415,7 @@ class Pasokh:
                     f"مدت کار: {fa(days)} روز، {fa(hours)} ساعت، {fa(rest // 60)} دقیقه",
                     f"پرسش‌های پاسخ‌داده: {fa(counters.get('answered', 0))}",
                     f"پرسش‌های بی‌پاسخ: {fa(counters.get('unanswered', 0))}",
+                    *([] if self.records.saving else [texts.STATS_NOT_SAVED]),
                 ]
             ),
         )

@@ -27,6 +27,10 @@ class RedisRecords:
         self._asked = shared.key("asked")
         self._asked_id = shared.key("asked", "id")
 
+    @property
+    def saving(self) -> bool:
+        return self.shared.available
+
     async def count(self, name: str, by: int = 1) -> None:
         await self.shared.attempt("count", lambda: self.shared.client.hincrby(self._counters, name, by), 0)
 

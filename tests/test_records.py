@@ -1,0 +1,150 @@
+"""Statistics never stop answers: a database that is damaged, missing, locked, full or old is moved aside,
+migrated, or replaced by memory, and the bot answers on."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import bot.backend.local
+from bot.backend.local import SqliteRecords
+from bot.conversation import texts
+from bot.testing.harness import ADMIN_ID, RunningBot, running_bot, sent_to
+from bot.testing.seed_questions import COMMANDER, QUESTION
+from bot.testing.standin import USER_ID, BotApiStandin
+
+
+async def _works(records: SqliteRecords) -> None:
+    """Every kind of record can be written and read back."""
+    await records.count("answered", 2)
+    await records.log_unanswered("پرسش بی‌پاسخ", "private")
+    question_id = await records.remember_question(5, "پرسش")
+    assert (await records.counters())["answered"] >= 2
+    assert (await records.unanswered(1))[0].question == "پرسش بی‌پاسخ"
+    asked = await records.asked(question_id)
+    assert asked is not None and asked.question == "پرسش"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda path: path.write_bytes(os.urandom(8192)), id="random bytes"),
+        pytest.param(
+            lambda path: path.write_bytes(b"SQLite format 3\x00" + b"\x00" * 84 + os.urandom(4000)), id="bad pages"
+        ),
+    ],
+)
+async def test_a_damaged_database_is_moved_aside_and_a_new_one_started(tmp_path: Path, damage) -> None:
+    path = tmp_path / "pasokh.sqlite3"
+    damage(path)
+    original = path.read_bytes()
+    records = SqliteRecords(tmp_path)
+    try:
+        await _works(records)
+        assert records.saving
+    finally:
+        await records.close()
+    [aside] = tmp_path.glob("pasokh.sqlite3.corrupt-*")
+    assert aside.read_bytes() == original  # kept as it was, never deleted
+
+
+async def test_a_truncated_database_is_moved_aside(tmp_path: Path) -> None:
+    records = SqliteRecords(tmp_path)
+    for n in range(300):
+        await records.log_unanswered(f"پرسش {n} " * 20, "private")
+    await records.close()
+    path = tmp_path / "pasokh.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    records = SqliteRecords(tmp_path)
+    try:
+        await _works(records)
+    finally:
+        await records.close()
+    assert list(tmp_path.glob("pasokh.sqlite3.corrupt-*"))
+
+
+@pytest.mark.parametrize("obstacle", ["database is a folder", "state folder is a file"])
+async def test_an_unusable_place_keeps_records_in_memory(tmp_path: Path, obstacle: str, caplog) -> None:
+    folder = tmp_path / "state"
+    if obstacle == "database is a folder":
+        (folder / "pasokh.sqlite3").mkdir(parents=True)
+    else:
+        folder.write_text("not a folder")
+    records = SqliteRecords(folder)
+    await _works(records)
+    await _works(records)
+    assert not records.saving
+    assert sum("cannot be saved" in r.message for r in caplog.records) == 1  # one clear warning
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders anyway")
+async def test_a_read_only_state_folder_keeps_records_in_memory(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        records = SqliteRecords(tmp_path)
+        await _works(records)
+        assert not records.saving
+    finally:
+        tmp_path.chmod(0o700)
+
+
+async def test_a_database_locked_by_another_process_keeps_records_in_memory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(bot.backend.local, "OPEN_TIMEOUT", 0.2)
+    with sqlite3.connect(tmp_path / "pasokh.sqlite3", isolation_level=None) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        records = SqliteRecords(tmp_path)
+        await _works(records)
+        assert not records.saving
+        other.execute("ROLLBACK")
+
+
+async def test_a_disk_that_fills_up_after_start_loses_no_answer(tmp_path: Path, caplog) -> None:
+    records = SqliteRecords(tmp_path)
+    await records.count("answered")
+    assert records._db is not None
+    (pages,) = records._db.execute("PRAGMA page_count").fetchone()
+    records._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's "database or disk is full" from now on
+    for n in range(200):
+        await records.log_unanswered(f"پرسش {n} " * 50, "group")
+    assert not records.saving
+    assert (await records.unanswered(1))[0].question.startswith("پرسش 199")
+    assert sum("cannot be saved" in r.message for r in caplog.records) == 1
+    await records.close()
+
+
+async def test_a_database_of_an_older_schema_is_migrated(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "pasokh.sqlite3") as db:
+        db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        db.execute("CREATE TABLE unanswered (id INTEGER PRIMARY KEY, at REAL NOT NULL, question TEXT NOT NULL)")
+        db.execute("INSERT INTO counters VALUES ('answered', 41)")
+        db.execute("INSERT INTO unanswered (at, question) VALUES (1.0, 'پرسش قدیمی')")
+    records = SqliteRecords(tmp_path)
+    try:
+        assert (await records.counters())["answered"] == 41
+        [old] = await records.unanswered(5)
+        assert (old.question, old.chat_type) == ("پرسش قدیمی", "unknown")
+        await _works(records)
+        assert records.saving
+    finally:
+        await records.close()
+    with sqlite3.connect(tmp_path / "pasokh.sqlite3") as db:  # the old rows are kept aside too
+        assert db.execute("SELECT question FROM unanswered_before_v1").fetchall() == [("پرسش قدیمی",)]
+
+
+async def test_the_bot_answers_and_says_statistics_are_not_saved(api: BotApiStandin, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "pasokh.sqlite3").mkdir(parents=True)
+    async with running_bot(api, tmp_path, state_dir=state) as running:
+        assert isinstance(running, RunningBot)
+        api.private_message(QUESTION)
+        [answer] = await api.wait_for(sent_to(USER_ID))
+        assert COMMANDER in answer.params["text"]
+        api.private_message("/stats", user_id=ADMIN_ID)
+        [stats] = await api.wait_for(sent_to(ADMIN_ID))
+    assert texts.STATS_NOT_SAVED in stats.params["text"]
+    assert "پرسش‌های پاسخ‌داده: ۱" in stats.params["text"]
