@@ -28,12 +28,16 @@ import asyncio
 import datetime as dt
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import httpx
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest, RequestData
+from telegram.request._requestparameter import RequestParameter
 
-__all__ = ["ATTEMPTS", "Failure", "classify", "deliver", "retry_seconds"]
+__all__ = ["ATTEMPTS", "Failure", "RedactingRequest", "classify", "deliver", "retry_seconds"]
 
 _logger = logging.getLogger(__name__)
 
@@ -117,3 +121,68 @@ async def deliver[T](
             await asyncio.sleep(wait)
             backoff = min(2 * backoff, MAX_BACKOFF)
             attempt += 1
+
+
+REDACTED = "[…]"
+MIN_SECRET = 8
+"""Shorter strings are not treated as secrets (they would match ordinary text)."""
+
+
+class RedactingRequest(HTTPXRequest):
+    """PTB's HTTP transport, with a last guard: no request leaves with a secret in its parameters.
+
+    Article text is served as written, and an article could hold the bot's token or the webhook secret
+    (a seed file copied from the wrong place). Every parameter of every Bot API call (texts, captions,
+    inline results, keyboards) is checked; a secret found is replaced with ``REDACTED`` and logged,
+    without the secret. The URL, which carries the token by design, is left alone.
+    """
+
+    def __init__(self, secrets: Iterable[str | None], **options: Any) -> None:
+        super().__init__(**options)
+        secrets = list(secrets)
+        halves = [s.split(":", 1)[1] for s in secrets if s and ":" in s]
+        found = sorted({s for s in [*secrets, *halves] if s and len(s) >= MIN_SECRET}, key=len, reverse=True)
+        # The whole token before its half; as shown too: Persian digits, spaces or ZWNJ between characters.
+        self._secrets = [_shown_forms(secret) for secret in found]
+
+    async def do_request(  # type: ignore[override]
+        self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
+    ) -> tuple[int, bytes]:
+        if request_data is not None and self._secrets:
+            request_data = self._redacted(url, request_data)
+        return await super().do_request(url, method, request_data, **timeouts)
+
+    def _redacted(self, url: str, request_data: RequestData) -> RequestData:
+        """The request with every secret replaced (uploads, which this bot never makes, pass as they are).
+
+        PTB calls ``RequestData`` an implementation detail: rebuilt here from its public ``parameters``
+        (``tests/test_security.py`` checks the result on the wire).
+        """
+        if request_data.contains_files:
+            return request_data
+        given = request_data.parameters
+        scrubbed = {name: self._scrub(value) for name, value in given.items()}
+        if scrubbed == given:
+            return request_data
+        _logger.warning("a secret was removed from an outgoing %s request", url.rsplit("/", 1)[-1])
+        return RequestData([RequestParameter(name, value, None) for name, value in scrubbed.items()])
+
+    def _scrub(self, value: object) -> object:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = secret.sub(REDACTED, value)
+            return value
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        return value
+
+
+_DIGIT_FORMS = {str(d): f"{d}{chr(0x06F0 + d)}{chr(0x0660 + d)}" for d in range(10)}
+
+
+def _shown_forms(secret: str) -> re.Pattern[str]:
+    """``secret`` however display may have written it: any digit shape, spaces or ZWNJ in between."""
+    parts = [f"[{_DIGIT_FORMS[c]}]" if c in _DIGIT_FORMS else re.escape(c) for c in secret]
+    return re.compile("[\\s\u200c\u200f\u200e]*".join(parts))

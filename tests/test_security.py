@@ -249,6 +249,33 @@ async def test_the_token_never_appears_in_logs_errors_or_replies(api: BotApiStan
 
 
 @pytest.mark.slow
+async def test_an_article_holding_the_token_never_sends_it(api: BotApiStandin, tmp_path: Path, caplog) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    secret_half = api.token.split(":", 1)[1]
+    (seeds / "leak.txt").write_text(
+        f"تنظیمات ربات\nکلید ربات تلگرام TELEGRAM_BOT_TOKEN={api.token} است.\nنیمهٔ دوم کلید {secret_half} است.\n",
+        encoding="utf-8",
+    )
+    async with running_bot(api, tmp_path, seeds=seeds):
+        api.private_message("کلید ربات تلگرام چیست؟")
+        [reply] = await api.wait_for(sent_to(USER_ID))
+        assert "TELEGRAM_BOT_TOKEN" in reply.params["text"]  # the article was found and shown...
+        article = reply.params["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"]
+        api.callback_query(USER_ID, reply.response["result"]["message_id"] if reply.response else 0, article)
+        await api.wait_for(sent_to(USER_ID), count=2)
+        api.inline_query("کلید ربات تلگرام")
+        await api.wait_for("answerInlineQuery")
+    sent = [c for c in api.calls() if c.method in ("sendMessage", "answerInlineQuery", "editMessageText")]
+    assert len(sent) == 3
+    ascii_digits = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+    for call in sent:  # ...without the secret, whole or half, in any digit shape or spacing
+        assert secret_half not in "".join(str(call.params).translate(ascii_digits).split())
+    assert "[…]" in str(sent[0].params)
+    assert any("a secret was removed from an outgoing sendMessage" in r.message for r in caplog.records)
+    assert not any(secret_half in r.getMessage() for r in caplog.records)
+
+
 async def test_a_rejected_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
     async with BotApiStandin() as api:
         wrong = "987654321:AAWrongWrongWrong-token_for_tests_000"

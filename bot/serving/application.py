@@ -15,7 +15,7 @@ from bot.backend.interfaces import Backend
 from bot.conversation import texts
 from bot.conversation.handlers import Pasokh
 from bot.library import Library
-from bot.sending import deliver
+from bot.sending import RedactingRequest, deliver
 from bot.serving.metrics import Metrics
 from bot.serving.updates import PerChatUpdateProcessor
 from bot.settings import Settings
@@ -25,6 +25,8 @@ __all__ = ["build_application", "set_commands"]
 _logger = logging.getLogger(__name__)
 
 App = Application[Any, Any, Any, Any, Any, Any]
+CONNECTIONS = 256
+"""Connections to the Bot API for what the bot sends (PTB's default; getUpdates has its own)."""
 
 
 def build_application(
@@ -64,8 +66,9 @@ def build_application(
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if read_timeout is not None:
-        builder = builder.read_timeout(read_timeout)
+    hidden = (settings.token, settings.webhook_secret, settings.redis_password)
+    timeouts = {} if read_timeout is None else {"read_timeout": read_timeout}
+    builder = builder.request(RedactingRequest(hidden, connection_pool_size=CONNECTIONS, **timeouts))
     if rate_limiter:
         builder = builder.rate_limiter(backend.rate_limiter)
     application: App = builder.build()

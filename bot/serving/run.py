@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -45,7 +46,9 @@ def run(
         except SettingsError as exc:
             print(f"pasokh: error: {exc}", file=sys.stderr)
             return 2
-    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    if settings.webhook_secret is None:  # one per start; the webhook and the outgoing guard use it
+        settings = dataclasses.replace(settings, webhook_secret=secrets.token_urlsafe(32))
+    secret = settings.webhook_secret or ""
     hidden = [settings.token, secret, *filter(None, [settings.redis_password])]
     configure_logging(*hidden, level=logging.DEBUG if debug else logging.INFO)
     # PTB 22's opt-in to timedelta durations: without it every RetryAfter emits a deprecation warning.
