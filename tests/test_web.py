@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import socket
+import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +205,52 @@ async def test_webhook_refuses_requests_without_the_secret_and_bodies_that_are_n
     assert value(await scrape(http, url), "pasokh_questions_total", chat_type="private") == 1
 
 
+async def _raw_post(port: int, headers: dict[str, str], body: bytes) -> tuple[asyncio.StreamReader, Any]:
+    """Open a connection and send a POST's headers and the start of its body (as a slow client would)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [
+        "POST /pasokh HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Length: 100000",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_a_request_without_the_secret_is_refused_before_its_body_is_read(hooked: RunningBot) -> None:
+    assert hooked.web is not None
+    reader, writer = await _raw_post(hooked.web.port, {"Content-Type": "application/json"}, b"{")
+    try:  # the rest of the body never comes: the refusal must not wait for it
+        status = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    assert status.startswith(b"HTTP/1.1 403")
+
+
+async def test_a_body_sent_a_byte_at_a_time_is_cut_off(
+    api: BotApiStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.serving.web
+
+    monkeypatch.setattr(bot.serving.web, "BODY_SECONDS", 0.5)
+    webhook = Serving(webhook_url=HOOK, secret=SECRET, port=0)
+    async with running_bot(api, tmp_path, webhook=webhook) as running:
+        assert running.web is not None
+        headers = {"Content-Type": "application/json", SECRET_HEADER: SECRET}
+        reader, writer = await _raw_post(running.web.port, headers, b"{")
+        started = time.monotonic()
+        try:
+            while await asyncio.wait_for(reader.read(1024), 10):  # until the server closes the connection
+                pass
+        finally:
+            writer.close()
+        assert time.monotonic() - started < 5
+        health = await asyncio.to_thread(urllib.request.urlopen, f"http://127.0.0.1:{running.web.port}/healthz")
+        assert health.status == 200  # the server is still serving
+
+
 async def test_webhook_with_the_secret_is_answered_through_the_bot_api(
     api: BotApiStandin, hooked: RunningBot, http: httpx.AsyncClient
 ) -> None:
@@ -376,3 +424,21 @@ async def test_pasokh_run_webhook_serves_healthz_and_metrics_and_stops_on_sigter
     assert f"receiving updates by webhook at {HOOK}" in text
     assert text.rstrip().endswith("stopped")
     assert "Traceback" not in text
+
+
+def test_a_repeated_failure_is_logged_once_per_interval() -> None:
+    from bot.serving.logs import RepeatFilter
+
+    repeats = RepeatFilter(interval=0.3)
+
+    def record(msg: str, level: int = logging.ERROR) -> logging.LogRecord:
+        return logging.LogRecord("tornado.general", level, "/x.py", 7, msg, (), None)
+
+    passed = [repeats.filter(r) for r in [record("Too many open files")] * 500]
+    assert passed.count(True) == 1  # 500 accept failures: one line, not 500 tracebacks
+    assert repeats.filter(record("another failure"))  # another kind still gets through
+    assert repeats.filter(record("an info line", logging.INFO))
+    time.sleep(0.35)
+    later = record("Too many open files")
+    assert repeats.filter(later)
+    assert "499 more like this" in later.getMessage()

@@ -1,11 +1,46 @@
-"""Logging for the running bot: to stderr, with its secrets redacted, httpx kept quiet."""
+"""Logging for the running bot: to stderr, with its secrets redacted, httpx kept quiet, and a failure
+that repeats (a flood of refused connections, say) logged once per interval instead of each time."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
-__all__ = ["configure_logging"]
+__all__ = ["REPEAT_INTERVAL", "RepeatFilter", "configure_logging"]
+
+REPEAT_INTERVAL = 60.0
+"""Seconds during which a repeated warning or error is counted instead of logged again."""
+
+
+class RepeatFilter(logging.Filter):
+    """Lets a warning or error through once per ``interval`` for each place and kind; counts the rest.
+
+    The next one let through says how many were held back. Records below WARNING all pass.
+    """
+
+    def __init__(self, interval: float = REPEAT_INTERVAL) -> None:
+        super().__init__()
+        self.interval = interval
+        self._seen: dict[tuple[object, ...], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        kind = record.exc_info[0] if record.exc_info else None
+        key = (record.name, record.pathname, record.lineno, record.msg, kind)
+        now = time.monotonic()
+        last, held = self._seen.get(key, (-self.interval, 0))
+        if now - last < self.interval:
+            self._seen[key] = (last, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if len(self._seen) > 10_000:  # bounded: forget the oldest places
+            for stale in sorted(self._seen, key=lambda k: self._seen[k][0])[:5_000]:
+                del self._seen[stale]
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {self.interval:.0f} s, not logged)"
+        return True
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -33,6 +68,7 @@ def configure_logging(*hidden: str, level: int = logging.INFO) -> None:
     Python's warnings go through the same handler, so they are redacted too.
     """
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RepeatFilter())
     handler.setFormatter(_RedactingFormatter(list(hidden), "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -41,8 +41,10 @@ _logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_BODY_BYTES = 1 << 20
 """Telegram's updates are a few kilobytes; anything larger is refused before it is read."""
-IDLE_SECONDS = 120.0
-"""Keep-alive connections idle this long are closed."""
+IDLE_SECONDS = 30.0
+"""Keep-alive connections idle this long are closed; also the time allowed for a request's headers."""
+BODY_SECONDS = 10.0
+"""Time allowed for a request's body (Telegram sends a few kilobytes at once; a trickle is an attack)."""
 
 App = Application[Any, Any, Any, Any, Any, Any]
 
@@ -61,25 +63,36 @@ class _Handler(tornado.web.RequestHandler):
             _logger.error("error while answering %s %s", self.request.method, self.request.path, exc_info=value)
 
 
+@tornado.web.stream_request_body
 class _WebhookHandler(_Handler):
-    """Telegram's POSTed updates, checked and put on the application's update queue."""
+    """Telegram's POSTed updates, checked and put on the application's update queue.
+
+    The body is streamed, so the secret and the content type are checked as soon as the headers arrive:
+    a request without the secret is refused before a byte of its body is read.
+    """
 
     SUPPORTED_METHODS = ("POST",)
 
     def initialize(self, app: App, secret: bytes) -> None:
         self.bot_app = app
         self.secret = secret
+        self._body: list[bytes] = []
 
-    async def post(self) -> None:
+    def prepare(self) -> None:
         given = self.request.headers.get(SECRET_HEADER, "").encode("latin-1")  # tornado read them as latin-1
         if not hmac.compare_digest(given, self.secret):
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN, reason="wrong or missing secret token")
         media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media_type != "application/json":  # as PTB's own webhook server and Telegram do
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN, reason="not application/json")
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body.append(chunk)
+
+    async def post(self) -> None:
         bot = self.bot_app.bot
         try:
-            data = json.loads(self.request.body)
+            data = json.loads(b"".join(self._body))
             if not isinstance(data, dict):
                 raise TypeError("not a JSON object")
             update = Update.de_json(data, bot)
@@ -185,7 +198,9 @@ class WebServer:
         anywhere = family == socket.AF_INET6 and self.listen in ("", "::") and socket.has_dualstack_ipv6()
         listener = socket.create_server((self.listen, self.port), family=family, dualstack_ipv6=anywhere)
         listener.setblocking(False)
-        self._server = HTTPServer(self._app, max_body_size=MAX_BODY_BYTES, idle_connection_timeout=IDLE_SECONDS)
+        self._server = HTTPServer(
+            self._app, max_body_size=MAX_BODY_BYTES, idle_connection_timeout=IDLE_SECONDS, body_timeout=BODY_SECONDS
+        )
         self._server.add_sockets([listener])
         self.port = int(listener.getsockname()[1])
         routes = "the webhook, /healthz and /metrics" if self.webhook_path is not None else "/healthz and /metrics"
