@@ -62,7 +62,7 @@ def build_application(
         .base_url(settings.api_base_url)
         # A reply still goes out when its question was deleted meanwhile (cleaner bots delete /commands).
         .defaults(Defaults(allow_sending_without_reply=True))
-        .concurrent_updates(PerChatUpdateProcessor())
+        .concurrent_updates(PerChatUpdateProcessor(on_drop=metrics.dropped))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )

@@ -7,8 +7,9 @@ cannot also serve ``/healthz`` and ``/metrics``):
 2. ``post_init``, ``start`` the application;
 3. start ``bot.serving.web.WebServer`` (webhook mode; polling mode only when a port is given);
 4. ``setWebhook`` (retried as in 1), or start long polling (PTB retries its own start-up calls);
-5. wait for the stop event (SIGINT or SIGTERM), then stop the server, the poller and the application,
-   and ``post_shutdown``. The webhook stays set: other workers may still be receiving on it.
+5. wait for the stop event (SIGINT or SIGTERM), then stop the server and the poller, drop the updates
+   still waiting (those being handled get ``STOP_GRACE`` seconds), stop the application, and
+   ``post_shutdown``. The webhook stays set: other workers may still be receiving on it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from telegram.ext import Application
 
 from bot.sending import Failure, classify, retry_seconds
 from bot.serving.metrics import Metrics
+from bot.serving.updates import PerChatUpdateProcessor
 from bot.serving.web import WebServer
 
 __all__ = ["DEFAULT_WEBHOOK_PORT", "Serving", "StartError", "Stopped", "lifecycle", "run_until_signal", "serve"]
@@ -40,6 +42,9 @@ DEFAULT_WEBHOOK_PORT = 8443
 FIRST_WAIT = 1.0
 """Seconds before asking an unanswering Bot API again; 1.5 times longer each time, up to ``MAX_WAIT``."""
 MAX_WAIT = 30.0
+STOP_GRACE = 30.0
+"""Seconds the updates being handled at shutdown may take before they are cancelled; those still waiting
+are dropped at once. Well inside the 75 s that deploy/ gives the bot to stop."""
 
 
 class StartError(Exception):
@@ -177,6 +182,8 @@ async def lifecycle(
                 await server.stop()
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
+            if isinstance(application.update_processor, PerChatUpdateProcessor):
+                await application.update_processor.close(grace=STOP_GRACE)
             if application.running:
                 await application.stop()  # handles the updates already received first
                 if application.post_stop:

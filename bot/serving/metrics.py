@@ -44,6 +44,12 @@ class Metrics:
             "pasokh_unanswered", "Chat questions with words to search for but no answer", registry=self.registry
         )
         self.reloads = Counter("pasokh_reloads", "Index reloads, by result", ["result"], registry=self.registry)
+        self.drops = Counter(
+            "pasokh_dropped_updates",
+            "Updates dropped unanswered: waited too long for their chat (late) or still waiting at shutdown",
+            ["reason"],
+            registry=self.registry,
+        )
         self.answer_seconds = Histogram(
             "pasokh_answer_seconds",
             "Seconds from a question reaching its handler to its reply being sent",
@@ -58,6 +64,8 @@ class Metrics:
             self.questions.labels(kind)
         for result in ("ok", "failed"):
             self.reloads.labels(result)
+        for reason in ("late", "shutdown"):
+            self.drops.labels(reason)
 
     def _size(self) -> tuple[int, int]:
         """Articles and sentences of the current index; zeros before the library is open."""
@@ -83,6 +91,10 @@ class Metrics:
         """Count a reload that ran (one refused as already running is not counted)."""
         if not report.already_running:
             self.reloads.labels("ok" if report.ok else "failed").inc()
+
+    def dropped(self, reason: str) -> None:
+        """Count an update dropped unanswered."""
+        self.drops.labels(reason).inc()
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format."""
