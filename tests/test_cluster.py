@@ -390,3 +390,83 @@ async def test_webhook_workers_with_redis_and_no_secret_refuse_to_start(tmp_path
 )
 def test_what_the_admin_hears_about_the_other_workers(fleet: Fleet, expected: list[str]) -> None:
     assert fleet_text(fleet).splitlines() == expected
+
+
+# -- a Redis that answers garbage ----------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _garbage_redis(reply: bytes) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 that answers ``reply`` to every command, as a broken proxy might."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.read(4096):
+                writer.write(reply)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reply", [b"+OK\r\n", b":1\r\n", b"$3\r\nabc\r\n", b"-ERR no\r\n", b"garbage\r\n"])
+async def test_a_redis_that_answers_garbage_is_treated_as_unavailable(tmp_path: Path, reply: bytes) -> None:
+    async with _garbage_redis(reply) as url:
+        shared = SharedRedis(url)
+        records = RedisRecords(shared)
+        guard = SharedGuard(shared, "questions", 2)
+        library = Library(copy_seeds(tmp_path / "seeds"))
+        library.open()
+        sync = ReloadSync(shared, library, check_every=0.2)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(20):
+                await sync.start()  # the bot starts...
+                await records.count("answered")  # ...records are dropped, never raised...
+                assert await records.remember_question(1, "q") in (0, 1)
+                await records.log_unanswered("؟", "private")
+                verdicts = [await guard.verdict(9) for _ in range(3)]  # ...limits hold per process
+                assert verdicts[:2] == [Verdict.OK, Verdict.OK] and verdicts[2] is not Verdict.OK
+                await asyncio.sleep(0.5)  # the periodic check runs and survives
+                assert sync._task is not None and not sync._task.done()
+        finally:
+            await sync.stop()
+            await shared.close()
+        assert time.monotonic() - started < 15
+
+
+@pytest.mark.slow
+async def test_keys_of_the_wrong_type_in_redis_never_stop_a_worker(
+    tmp_path: Path, redis_server: RedisServer, connect: Callable[[], SharedRedis]
+) -> None:
+    probe = connect()
+    await probe.client.set(probe.key("index", "version"), "not a number")
+    await probe.client.set(probe.key("index", "announced"), "yesterday")
+    await probe.client.set(probe.key("workers"), "a string, not a hash")
+    await probe.client.set(probe.key("counters"), "a string, not a hash")
+    library = Library(copy_seeds(tmp_path / "seeds"))
+    library.open()
+    shared = connect()
+    sync = ReloadSync(shared, library, check_every=0.2)
+    await sync.start()  # the worker starts on its own index...
+    try:
+        records = RedisRecords(shared)
+        await records.count("answered")  # ...and answering never fails on its records
+        assert sync.version == 0
+        await asyncio.sleep(0.5)  # the periodic checks fail and are retried, the listener lives on
+        assert sync._task is not None and not sync._task.done()
+        await probe.client.delete(probe.key("index", "version"), probe.key("index", "announced"))
+        await probe.client.delete(probe.key("workers"))
+        fleet = await sync.fleet(await sync.announce(), wait=5)  # repaired: sharing works again
+        assert fleet.announced and fleet.current >= 1
+    finally:
+        await sync.stop()

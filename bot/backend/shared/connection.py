@@ -6,6 +6,7 @@ Redis answers again, tried every ``RETRY_AFTER`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,9 @@ TIMEOUT = 2.0
 """Seconds for a Redis connection or command: an outage costs a question this much at most, once."""
 RETRY_AFTER = 5.0
 """Seconds after a failure during which Redis is not tried (every part uses its fallback)."""
-REDIS_ERRORS = (RedisError, OSError)
+REDIS_ERRORS = (RedisError, OSError, TimeoutError, ValueError, TypeError, KeyError)
+"""What a call to Redis raises when Redis is down, slow, or answers what a Redis would not (a wrong type,
+garbage): each is taken for an unavailable Redis."""
 
 
 class SharedRedis:
@@ -79,7 +82,8 @@ class SharedRedis:
         if not self.available:
             return fallback
         try:
-            result = await call()
+            async with asyncio.timeout(TIMEOUT):
+                result = await call()
         except REDIS_ERRORS as error:
             self.failed(what, error)
             return fallback

@@ -22,7 +22,7 @@ from telegram.ext import BaseRateLimiter
 
 from bot.backend.interfaces import Verdict
 from bot.backend.local import LocalGuard
-from bot.backend.shared.connection import REDIS_ERRORS, SharedRedis
+from bot.backend.shared.connection import REDIS_ERRORS, TIMEOUT, SharedRedis
 from bot.sending import retry_seconds
 
 __all__ = ["GROUP_WINDOW", "SharedGuard", "SharedRateLimiter"]
@@ -59,7 +59,8 @@ class _Windows:
     async def _pick[T](self, use: Callable[[MovingWindowRateLimiter], Coroutine[Any, Any, T]]) -> T:
         if self.shared.available:
             try:
-                result = await use(self._shared)
+                async with asyncio.timeout(TIMEOUT):
+                    result = await use(self._shared)
             except REDIS_ERRORS as error:
                 self.shared.failed("flood limits", error)
             else:

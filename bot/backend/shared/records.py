@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import cast
 
 from bot.backend.interfaces import ASKED_KEPT, UNANSWERED_KEPT, Asked, Unanswered
-from bot.backend.shared.connection import SharedRedis
+from bot.backend.shared.connection import TIMEOUT, SharedRedis
 
 __all__ = ["RedisRecords"]
 
@@ -35,7 +36,8 @@ class RedisRecords:
         await self.shared.attempt("count", lambda: self.shared.client.hincrby(self._counters, name, by), 0)
 
     async def counters(self) -> dict[str, int]:
-        values = cast(dict[str, str], await self.shared.client.hgetall(self._counters))
+        async with asyncio.timeout(TIMEOUT):
+            values = cast(dict[str, str], await self.shared.client.hgetall(self._counters))
         return {name: int(value) for name, value in values.items()}
 
     async def log_unanswered(self, question: str, chat_type: str) -> None:
@@ -50,7 +52,8 @@ class RedisRecords:
         await self.shared.attempt("unanswered log", push, None)
 
     async def unanswered(self, limit: int = 20) -> list[Unanswered]:
-        rows = await self.shared.client.lrange(self._unanswered, 0, limit - 1)
+        async with asyncio.timeout(TIMEOUT):
+            rows = await self.shared.client.lrange(self._unanswered, 0, limit - 1)
         return [Unanswered(**json.loads(row)) for row in rows]
 
     async def remember_question(self, chat_id: int, question: str) -> int:

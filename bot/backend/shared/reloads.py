@@ -21,7 +21,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bot.backend.interfaces import Fleet, WorkerFailure
-from bot.backend.shared.connection import REDIS_ERRORS, RETRY_AFTER, SharedRedis
+from bot.backend.shared.connection import REDIS_ERRORS, RETRY_AFTER, TIMEOUT, SharedRedis
 from bot.library import Library, ReloadReport
 from retrieval.errors import FolderProblem
 
@@ -89,8 +89,9 @@ class ReloadSync:
         """
         pubsub = None
         try:
-            pubsub = await self._subscribe()
-            version, announced = await self._announced()
+            async with asyncio.timeout(2 * TIMEOUT):
+                pubsub = await self._subscribe()
+                version, announced = await self._announced()
         except REDIS_ERRORS as error:
             self.shared.failed("index version", error)
         else:
@@ -212,7 +213,8 @@ class ReloadSync:
                     pubsub = await self._subscribe()
                     checked = 0.0  # subscribed again: catch up on what was missed meanwhile
                 if time.monotonic() - checked >= self.check_every:
-                    await self._check()
+                    async with asyncio.timeout(2 * TIMEOUT):
+                        await self._check()
                     checked = time.monotonic()
                 message = await pubsub.get_message(timeout=self.check_every)
                 if message is not None and message.get("type") == "message":
@@ -237,13 +239,15 @@ class ReloadSync:
 
     async def _check(self) -> None:
         """Announce a reload whose announcement failed; follow a version missed; send a heartbeat."""
-        if self._unannounced:
-            await self._publish()
-        version, announced = await self._announced()
+        async with asyncio.timeout(2 * TIMEOUT):  # Redis only: the reload below takes as long as it takes
+            if self._unannounced:
+                await self._publish()
+            version, announced = await self._announced()
         if version > self.version:
             _logger.info("index version %d found by the periodic check (serving %d)", version, self.version)
             await self._follow(version, announced or None, "the periodic check")
-        await self._heartbeat()
+        async with asyncio.timeout(TIMEOUT):
+            await self._heartbeat()
 
     async def _follow(self, version: int, published: float | None, by: str) -> None:
         """Reload from the seeds folder for an announced version; a failure keeps the index and is retried."""
