@@ -71,6 +71,11 @@ class Library:
         return self._index
 
     @property
+    def is_open(self) -> bool:
+        """Whether an index has been loaded (``open()`` done)."""
+        return self._index is not None
+
+    @property
     def rejected(self) -> tuple[Rejected, ...]:
         """Seed files skipped by the last successful load."""
         return self._rejected

@@ -440,6 +440,7 @@ class Pasokh:
     async def on_error(self, update: object, context: Context) -> None:
         """Log the error first, then tell the user briefly (never the details)."""
         _logger.error("error while handling an update", exc_info=context.error)
+        self.metrics.failed()
         if isinstance(update, Update) and update.effective_message is not None:
             message = update.effective_message
             try:

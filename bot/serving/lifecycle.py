@@ -3,10 +3,12 @@
 One path for both modes, in place of PTB's ``run_polling`` / ``run_webhook`` (whose webhook server
 cannot also serve ``/healthz`` and ``/metrics``):
 
-1. ``initialize`` the application (``getMe``), again and again with backoff until the Bot API answers;
-2. ``post_init``, ``start`` the application;
-3. start ``bot.serving.web.WebServer`` (webhook mode; polling mode only when a port is given);
-4. ``setWebhook`` (retried as in 1), or start long polling (PTB retries its own start-up calls);
+1. start ``bot.serving.web.WebServer`` (webhook mode; polling mode only when a port is given): ``/healthz``
+   answers 503 until the bot is up;
+2. load the index, unless the library is open already (in a thread);
+3. ``initialize`` the application (``getMe``), again and again with backoff until the Bot API answers;
+   ``post_init``, ``start`` the application;
+4. ``setWebhook`` (retried as in 3), or start long polling (PTB retries its own start-up calls);
 5. wait for the stop event (SIGINT or SIGTERM), then stop the server and the poller, drop the updates
    still waiting (those being handled get ``STOP_GRACE`` seconds), stop the application, and
    ``post_shutdown``. The webhook stays set: other workers may still be receiving on it.
@@ -28,10 +30,12 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.library import Library
 from bot.sending import Failure, classify, retry_seconds
 from bot.serving.metrics import Metrics
 from bot.serving.updates import PerChatUpdateProcessor
 from bot.serving.web import WebServer
+from retrieval import SeedsError
 
 __all__ = ["DEFAULT_WEBHOOK_PORT", "Serving", "StartError", "Stopped", "lifecycle", "run_until_signal", "serve"]
 
@@ -163,36 +167,46 @@ async def lifecycle(
     before the bot is up, and ``StartError`` or PTB's ``InvalidToken`` when the bot cannot start.
     """
     stop = stop or asyncio.Event()
+    server = serving.web_server(application, metrics)
     try:
+        if server is not None:  # first: /healthz answers (503) while the index loads and the bot connects
+            await _start_server(server)
+        await _open(metrics.library, stop)
         if not await until_answered(application.initialize, "getMe", stop):
             raise Stopped
         if application.post_init:
             await application.post_init(application)
         await application.start()
-        server = serving.web_server(application, metrics)
-        try:
-            if server is not None:
-                await _start_server(server)
-            if not await _receive(application, serving, stop):
-                raise Stopped
-            yield server
-        finally:
-            _logger.info("stopping")
-            if server is not None:
-                await server.stop()
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
-            if isinstance(application.update_processor, PerChatUpdateProcessor):
-                await application.update_processor.close(grace=STOP_GRACE)
-            if application.running:
-                await application.stop()  # handles the updates already received first
-                if application.post_stop:
-                    await application.post_stop(application)
+        if not await _receive(application, serving, stop):
+            raise Stopped
+        yield server
     finally:
+        _logger.info("stopping")
+        if server is not None:
+            await server.stop()
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if isinstance(application.update_processor, PerChatUpdateProcessor):
+            await application.update_processor.close(grace=STOP_GRACE)
+        if application.running:
+            await application.stop()  # handles the updates already received first
+            if application.post_stop:
+                await application.post_stop(application)
         await application.shutdown()
         await application.bot.shutdown()  # closes the connections if initialize() never finished
         if application.post_shutdown:
             await application.post_shutdown(application)
+
+
+async def _open(library: Library, stop: asyncio.Event) -> None:
+    """Load the index (in a thread: the event loop keeps serving /healthz) unless it is loaded already."""
+    if library.is_open:
+        return
+    try:
+        if not await _first(asyncio.to_thread(library.open), stop):
+            raise Stopped
+    except SeedsError as exc:
+        raise StartError(str(exc)) from None
 
 
 async def serve(application: App, metrics: Metrics, serving: Serving, stop: asyncio.Event) -> None:

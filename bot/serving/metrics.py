@@ -44,6 +44,11 @@ class Metrics:
             "pasokh_unanswered", "Chat questions with words to search for but no answer", registry=self.registry
         )
         self.reloads = Counter("pasokh_reloads", "Index reloads, by result", ["result"], registry=self.registry)
+        self.errors = Counter(
+            "pasokh_errors", "Updates whose handling failed (the user got an apology)", registry=self.registry
+        )
+        self.failing_in_a_row = 0
+        """Updates that failed since the last reply that worked: /healthz reports trouble past a few."""
         self.drops = Counter(
             "pasokh_dropped_updates",
             "Updates dropped unanswered: waited too long for their chat (late) or still waiting at shutdown",
@@ -86,6 +91,12 @@ class Metrics:
     def replied(self, since: float) -> None:
         """Record a reply sent; ``since`` is the ``time.perf_counter()`` when the question arrived."""
         self.answer_seconds.observe(time.perf_counter() - since)
+        self.failing_in_a_row = 0
+
+    def failed(self) -> None:
+        """Count an update whose handling raised."""
+        self.errors.inc()
+        self.failing_in_a_row += 1
 
     def reloaded(self, report: ReloadReport) -> None:
         """Count a reload that ran (one refused as already running is not counted)."""

@@ -17,7 +17,6 @@ from bot.serving.lifecycle import Serving, StartError, run_until_signal
 from bot.serving.logs import configure_logging
 from bot.serving.metrics import Metrics
 from bot.settings import Settings, SettingsError
-from retrieval import SeedsError
 
 __all__ = ["run"]
 
@@ -68,12 +67,7 @@ def run(
 
 
 def _run(settings: Settings, serving: Serving) -> int:
-    library = Library(settings.seeds_dir, settings.index_dir)
-    try:
-        library.open()
-    except SeedsError as exc:
-        _logger.error("cannot start: %s", exc)
-        return 2
+    library = Library(settings.seeds_dir, settings.index_dir)  # opened by the lifecycle, /healthz up first
     metrics = Metrics(library)
     application = build_application(settings, library, metrics=metrics)
     # Until the Bot API answers, the bot asks again (1 s, then 1.5 times longer each time, up to 30 s).

@@ -11,7 +11,8 @@ route              method  answer
 ``/<path>``        POST    200 (queued); 403 without the right ``X-Telegram-Bot-Api-Secret-Token`` or not
                            ``application/json``; 400 when the body is not an update
 ``/healthz``       GET     200 ``{"status": "ok", "articles": N, "sentences": M, ...}``; 503 until the index
-                   (HEAD)  is loaded and the bot is running; HEAD answers the same without the body
+                   (HEAD)  is loaded and the bot is running, and while updates keep failing (``"failing"``);
+                           HEAD answers the same without the body
 ``/metrics``       GET     the Prometheus text format (``bot.metrics``)
 =================  ======  ===============================================================================
 """
@@ -45,6 +46,9 @@ IDLE_SECONDS = 30.0
 """Keep-alive connections idle this long are closed; also the time allowed for a request's headers."""
 BODY_SECONDS = 10.0
 """Time allowed for a request's body (Telegram sends a few kilobytes at once; a trickle is an attack)."""
+
+FAILING_AFTER = 3
+"""Updates failing in a row (none answered between them) after which /healthz says the bot is failing."""
 
 App = Application[Any, Any, Any, Any, Any, Any]
 
@@ -124,14 +128,15 @@ class _HealthHandler(_Handler):
             self.set_status(HTTPStatus.SERVICE_UNAVAILABLE)
             self.finish(json.dumps({"status": "loading", "uptime_seconds": uptime}))
             return
+        failing = self.metrics.failing_in_a_row >= FAILING_AFTER
         body = {
-            "status": "ok" if self.bot_app.running else "stopped",
+            "status": "stopped" if not self.bot_app.running else "failing" if failing else "ok",
             "articles": len(index.articles),
             "sentences": len(index),
             "index_built_at": index.manifest.get("built_at"),
             "uptime_seconds": uptime,
         }
-        if not self.bot_app.running:
+        if body["status"] != "ok":
             self.set_status(HTTPStatus.SERVICE_UNAVAILABLE)
         self.finish(json.dumps(body))
 
