@@ -38,13 +38,26 @@ class ReloadReport:
     rejected: tuple[Rejected, ...] = ()
     error: str | None = None
     """Why the reload failed, in English (logs); None when it worked."""
+    held: bool = False
+    """The new collection would have dropped more than ``SHRINK_LIMIT`` of the articles: it was not
+    swapped in; ``articles_after`` and the lists say what it would have been."""
     problem: FolderProblem | None = None
     """Why the reload failed, as a code to word in Persian for the admin."""
     already_running: bool = field(default=False)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.already_running
+        return self.error is None and not self.already_running and not self.held
+
+
+SHRINK_LIMIT = 0.2
+"""Share of the current articles a reload may drop without an admin's confirmation."""
+
+
+def _shrinks(old: Index, new: Index) -> bool:
+    """Whether ``new`` lacks more than ``SHRINK_LIMIT`` of the articles of ``old``."""
+    gone = len({a.id for a in old.articles} - {a.id for a in new.articles})
+    return gone > max(SHRINK_LIMIT * len(old.articles), 1)
 
 
 def _digests(index: Index) -> dict[str, str]:
@@ -115,8 +128,13 @@ class Library:
         seeds = load_seeds(self.seeds_dir)
         return self._build(seeds), seeds.rejected
 
-    async def reload(self) -> ReloadReport:
-        """Rebuild from the seeds folder off the event loop and swap the new index in whole."""
+    async def reload(self, *, allow_shrink: bool = False) -> ReloadReport:
+        """Rebuild from the seeds folder off the event loop and swap the new index in whole.
+
+        A new collection that lacks more than ``SHRINK_LIMIT`` of the current articles (a folder moved
+        away for a moment, a half-finished copy) is held back unless ``allow_shrink``: the old index
+        stays and the report says ``held``, for an admin to confirm.
+        """
         old = self.index
         before = (len(old.articles), len(old))
         if self._reloading.locked():
@@ -130,8 +148,10 @@ class Library:
                 _logger.warning("reload failed, the previous index stays: %s", exc)
                 problem = exc.problem if isinstance(exc, SeedsError) else FolderProblem.UNREADABLE
                 return ReloadReport(*before, *before, seconds, error=str(exc), problem=problem)
-            self._index, self._rejected, self.loaded_at = new, rejected, read_at
             seconds = time.perf_counter() - started
+            held = not allow_shrink and _shrinks(old, new)
+            if not held:
+                self._index, self._rejected, self.loaded_at = new, rejected, read_at
         old_digests, new_digests = _digests(old), _digests(new)
         kept = new_digests.keys() & old_digests.keys()
         report = ReloadReport(
@@ -143,7 +163,15 @@ class Library:
             removed=tuple(sorted(old_digests.keys() - new_digests.keys())),
             changed=tuple(sorted(k for k in kept if new_digests[k] != old_digests[k])),
             rejected=rejected,
+            held=held,
         )
+        if held:
+            _logger.warning(
+                "reload held back: %d of %d articles would be gone; the previous index stays until an admin confirms",
+                len(report.removed),
+                before[0],
+            )
+            return report
         _logger.info(
             "reloaded in %.2f s: %d -> %d articles, %d -> %d sentences, %d added, %d removed, %d changed, %d rejected",
             seconds,

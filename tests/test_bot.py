@@ -20,7 +20,7 @@ from bot.testing.harness import (
     sent_to,
 )
 from bot.testing.seed_questions import COMMANDER, QUESTION
-from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin
+from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, Call
 from retrieval.answer import TEXTS, Outcome
 from tests.conftest import write_seed
 
@@ -429,3 +429,53 @@ async def test_error_in_a_handler_gets_a_short_apology(
     assert reply.startswith("متأسفم، مشکلی پیش آمد")
     assert "exploded" not in reply
     assert any(r.exc_info and "index exploded" in str(r.exc_info[1]) for r in caplog.records)
+
+
+# -- reloads that cannot make things worse ------------------------------------------------------------
+
+
+async def test_a_reload_that_would_drop_most_articles_waits_for_an_admin(api: BotApiStandin, tmp_path: Path) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    for n in range(4):
+        write_seed(seeds, f"10{n}_quake.txt", f"زلزله شماره {n}\nزلزله‌ای به بزرگی {n + 3} ریشتر شهر {n} را لرزاند.")
+    async with running_bot(api, tmp_path, seeds=seeds) as running:
+        before = running.library.index
+        for path in seeds.glob("10*_quake.txt"):  # a folder half copied, say: 4 of 5 articles missing
+            path.unlink()
+        [_, report] = await _reload_replies(api)
+        text = plain(report.params["text"])
+        assert "بارگذاری انجام نشد" in text and "۴ خبر از ۵ خبر" in text
+        assert running.library.index is before  # still answering from all five
+        [[button]] = report.params["reply_markup"]["inline_keyboard"]
+        message_id = report.response["result"]["message_id"] if report.response else 0
+        api.callback_query(ADMIN_ID, message_id, button["callback_data"], user_id=USER_ID)  # not an admin
+        [refusal] = await api.wait_for("answerCallbackQuery")
+        assert "مدیران" in refusal.params["text"]
+        assert running.library.index is before
+        api.callback_query(ADMIN_ID, message_id, button["callback_data"], user_id=ADMIN_ID)
+        [*_, done] = await api.wait_for(sent_to(ADMIN_ID), count=4)
+    assert "✅ خبرها دوباره بارگذاری شد" in plain(done.params["text"])
+    assert len(running.library.index.articles) == 1
+
+
+async def test_a_long_reload_report_arrives_in_parts_and_names_what_it_cuts(api: BotApiStandin, tmp_path: Path) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    async with running_bot(api, tmp_path, seeds=seeds):
+        for n in range(300):
+            write_seed(seeds, f"{n:03d}_{'x' * 40}.txt", f"خبر شماره {n}\nمتن خبر شماره {n} دربارهٔ شهر {n}.")
+        for n in range(52):
+            write_seed(seeds, f"bad_{n:03d}_{'y' * 40}.txt", b"\x00\x01binary")
+        replies = await _reload_replies(api)
+    assert all(r.status == 200 for r in replies)  # no "message is too long"
+    report = "\n".join(plain(r.params["text"]) for r in replies[1:])
+    assert "و ۲۸۰ پروندهٔ دیگر" in report  # 300 added: 20 named
+    assert "و ۳۲ پروندهٔ دیگر" in report  # 52 rejected: 20 named
+
+
+async def _reload_replies(api: BotApiStandin) -> list[Call]:
+    """Send /reload as the admin; the «reloading…» message and the report's messages."""
+    sent = len(api.sent_messages(ADMIN_ID))
+    api.private_message("/reload", user_id=ADMIN_ID)
+    api.private_message("/help", user_id=ADMIN_ID)  # sentinel: handled after the reload, in order
+    await api.wait_for(lambda c: sent_to(ADMIN_ID)(c) and "راهنما" in plain(c.params["text"]))
+    return [c for c in api.calls("sendMessage") if int(c.params["chat_id"]) == ADMIN_ID][sent:-1]

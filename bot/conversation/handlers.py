@@ -8,10 +8,12 @@ import html
 import logging
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from telegram import (
     CallbackQuery,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
     InputTextMessageContent,
@@ -67,12 +69,30 @@ PAGES = 10
 ARTICLE_MESSAGES = 5
 """The most messages one «متن کامل خبر» sends."""
 ADMIN_COMMANDS = ("reload", "stats", "unanswered")
+CONFIRM_RELOAD = "reload:confirm"
 APOLOGY_ATTEMPTS = 2
 _FRESH = filters.UpdateType.MESSAGE  # commands: an edited /help is not answered again
 _QUESTIONS = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
 """Questions: an edited question updates the reply to it (``Pasokh._send_answer``)."""
 ANSWERS_KEPT = 10_000
 """Replies remembered per process, so that an edited question edits its reply instead of adding one."""
+
+
+LISTED = 20
+"""File names a /reload report lists per kind before it says how many more there are."""
+
+
+def _listing(names: Sequence[str]) -> str:
+    """Names for one line of a report: the first ``LISTED``, then how many more."""
+    if not names:
+        return "—"
+    shown = "، ".join(map(isolated, names[:LISTED]))
+    return shown if len(names) <= LISTED else f"{shown} {texts.AND_MORE.format(fa(len(names) - LISTED))}"
+
+
+def confirm_reload_keyboard() -> InlineKeyboardMarkup:
+    """The button that confirms a held-back reload."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.RELOAD_CONFIRM, callback_data=CONFIRM_RELOAD)]])
 
 
 def fleet_text(fleet: Fleet) -> str:
@@ -124,6 +144,7 @@ class Pasokh:
                 MessageHandler(
                     filters.ChatType.PRIVATE & _FRESH & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.not_text
                 ),
+                CallbackQueryHandler(self.confirm_reload, pattern=f"^{CONFIRM_RELOAD}$"),
                 CallbackQueryHandler(self.button),
                 InlineQueryHandler(self.inline),
             ]
@@ -367,17 +388,40 @@ class Pasokh:
             return
         _logger.info("reload requested by user %s", update.effective_user.id if update.effective_user else "?")
         await self._reply(message, texts.RELOADING)
-        report = await self.library.reload()
+        await self._reload(message, allow_shrink=False)
+
+    async def confirm_reload(self, update: Update, context: Context) -> None:
+        """The button under a held-back reload: an admin confirms that the smaller collection is right."""
+        query = update.callback_query
+        if query is None:
+            return
+        message = query.message if isinstance(query.message, Message) else None
+        if query.from_user.id not in self.settings.admin_ids or message is None:
+            _logger.warning("refused a reload confirmation from user %s", query.from_user.id)
+            await self._answer_query(query, texts.NOT_ADMIN)
+            return
+        await self._answer_query(query)
+        _logger.info("reload confirmed by user %s", query.from_user.id)
+        await self._edit(message, message.message_id, html.escape(texts.RELOAD_CONFIRMED), None)
+        await self._reload(message, allow_shrink=True)
+
+    async def _reload(self, message: Message, *, allow_shrink: bool) -> None:
+        """Reload, tell the other workers, and send the admin the report (in parts when it is long)."""
+        report = await self.library.reload(allow_shrink=allow_shrink)
         self.metrics.reloaded(report)
         text = self._reload_text(report)
         fleet = await self.reloads.spread(report) if report.ok else None  # several workers: how far it got
         if fleet is not None:
             text = "\n".join(filter(None, [text, fleet_text(fleet)]))
-        await self._reply(message, text)
+        markup = confirm_reload_keyboard() if report.held else None
+        messages = html_messages([(text, False)])
+        for i, part in enumerate(messages):
+            last = i == len(messages) - 1
+            await self._reply(message, part, html_text=True, markup=markup if last else None)
 
     @staticmethod
     def _reload_text(report: ReloadReport) -> str:
-        """The admin's report, in Persian, every line right to left (file names isolated)."""
+        """The admin's report, in Persian, every line right to left (file names isolated, long lists cut)."""
         if report.already_running:
             return texts.RELOAD_RUNNING
         seconds = fa_decimal(report.seconds)
@@ -385,15 +429,20 @@ class Pasokh:
             reason = texts.FOLDER_PROBLEMS[report.problem or FolderProblem.UNREADABLE]
             return "\n".join([texts.RELOAD_FAILED.format(seconds), texts.RELOAD_REASON.format(reason)])
         lines = [
-            texts.RELOAD_DONE.format(seconds),
+            texts.RELOAD_HELD.format(fa(len(report.removed)), fa(report.articles_before), seconds)
+            if report.held
+            else texts.RELOAD_DONE.format(seconds),
             f"خبرها: {fa(report.articles_before)} ← {fa(report.articles_after)}",
             f"جمله‌ها: {fa(report.sentences_before)} ← {fa(report.sentences_after)}",
         ]
         for label, names in (("افزوده", report.added), ("حذف‌شده", report.removed), ("تغییرکرده", report.changed)):
-            lines.append(f"{label}: {'، '.join(map(isolated, names)) if names else '—'}")
+            lines.append(f"{label}: {_listing(names)}")
         if report.rejected:
             lines.append(texts.RELOAD_REJECTED)
-            lines.extend(f"{RLM}• {isolated(r.name)}: {texts.PROBLEMS[r.problem]}" for r in report.rejected)
+            shown = report.rejected[:LISTED]
+            lines.extend(f"{RLM}• {isolated(r.name)}: {texts.PROBLEMS[r.problem]}" for r in shown)
+            if len(report.rejected) > LISTED:
+                lines.append(f"{RLM}• {texts.AND_MORE.format(fa(len(report.rejected) - LISTED))}")
         return "\n".join(lines)
 
     async def stats(self, update: Update, context: Context) -> None:

@@ -251,8 +251,9 @@ class ReloadSync:
 
     async def _follow(self, version: int, published: float | None, by: str) -> None:
         """Reload from the seeds folder for an announced version; a failure keeps the index and is retried."""
-        # An admin's /reload runs here: wait for it, then build again (the announcement may be newer).
-        while (report := await self.library.reload()).already_running:  # noqa: ASYNC110
+        # An admin's /reload runs here: wait for it, then build again (the announcement may be newer). A
+        # smaller collection was confirmed by the admin where the reload was made: no second confirmation.
+        while (report := await self.library.reload(allow_shrink=True)).already_running:  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         if self.on_reload is not None:
             self.on_reload(report)
