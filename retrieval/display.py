@@ -19,7 +19,8 @@ is held back:
   «فرموده‌اند», «بیوقفه» → «بی‌وقفه», never in a word the lexicon knows as written or one it cannot split
   in exactly one way into known parts («هاشمیفر» stays).
 
-``display`` is idempotent: ``display(display(x)) == display(x)``.
+Indexes store the display form of every sentence and title when they are built (``retrieval.index``),
+so answering a question runs none of this. ``display`` is idempotent: ``display(display(x)) == display(x)``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import hazm
 
-__all__ = ["display", "display_normalizer", "mend_word"]
+__all__ = ["DISPLAY_VERSION", "display", "display_normalizer", "mend_word"]
+
+DISPLAY_VERSION = 1
+"""Bump it when ``display`` shows some text otherwise: an index stores display text, so one built by
+another version is refused (its recipe differs) and rebuilt."""
 
 ZWNJ = "\u200c"
 HAMZA_ABOVE = "\u0654"
