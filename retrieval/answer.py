@@ -16,7 +16,7 @@ import jdatetime
 
 from retrieval import analysis
 from retrieval.index import ArticleInfo, Hit, Index
-from retrieval.normalize import display, fold
+from retrieval.normalize import fold
 
 __all__ = [
     "MIN_COVERAGE",
@@ -139,12 +139,12 @@ def format_date(date: dt.date) -> str:
 
 def passage_text(hit: Hit) -> list[str]:
     """Return the passage of a hit as display sentences: the one before, the hit, the one after."""
-    return [display(s.text) for s in (hit.before, hit.sentence, hit.after) if s is not None]
+    return [s.display for s in (hit.before, hit.sentence, hit.after) if s is not None]
 
 
 def source_lines(article: ArticleInfo) -> list[str]:
     """Return the lines that name an article's source: its title, and its date when known."""
-    lines = [f"📰 {display(article.title)}"]
+    lines = [f"📰 {article.display_title}"]
     if article.date is not None:
         lines.append(f"📅 {format_date(article.date)}")
     return lines
@@ -177,11 +177,11 @@ def hits_as_dicts(hits: Sequence[Hit]) -> list[dict[str, object]]:
     """Return hits in the CLI's JSON shape."""
     return [
         {
-            "text": display(h.sentence.text),
+            "text": h.sentence.display,
             "score": round(h.score, 4),
             "article": {
                 "id": h.article.id,
-                "title": display(h.article.title),
+                "title": h.article.display_title,
                 "date": h.article.date.isoformat() if h.article.date else None,
             },
             "sentence": h.sentence.position,

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from retrieval import analysis
 from retrieval import fuzzy as fuzzy_words
+from retrieval.display import DISPLAY_VERSION, display
 from retrieval.fuzzy import FuzzyWords
 from retrieval.postings import Boosts, Features, Postings, Scorer, Weights
 from retrieval.seeds import Article, SeedSet, fingerprint
@@ -74,6 +75,7 @@ def scoring_recipe() -> dict[str, object]:
 
     return analysis.recipe() | {
         "term_key": "blake2b-64",
+        "display": DISPLAY_VERSION,
         "k1": K1,
         "b": B,
         "context_k1": CONTEXT_K1,
@@ -101,6 +103,8 @@ class ArticleInfo:
     title: str
     date: dt.date | None
     digest: str
+    display_title: str = ""
+    """The title as readers see it (``retrieval.display.display``), computed when the index is built."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,8 @@ class Index:
     anaphoric: np.ndarray  # bool: it opens with a pronoun pointing back (and is not its article's first)
     text_offsets: np.ndarray  # int64: byte offsets into text_bytes
     text_bytes: np.ndarray  # uint8: every sentence's UTF-8 text, in row order
+    display_offsets: np.ndarray  # int64: byte offsets into display_bytes
+    display_bytes: np.ndarray  # uint8: every sentence's display text (UTF-8), in row order
     term_keys: np.ndarray  # uint64, sorted: the term ids are positions here
     idf: np.ndarray  # float32, per term
     sentences: Postings
@@ -182,10 +188,15 @@ class Index:
         return len(self.sentence_article)
 
     def sentence(self, i: int) -> Sentence:
-        """Return sentence ``i`` (rows are in article order, then sentence order)."""
+        """Return sentence ``i`` (rows are in article order, then sentence order), with its display text."""
         text = self.text_bytes[self.text_offsets[i] : self.text_offsets[i + 1]].tobytes().decode("utf-8")
+        shown = self.display_bytes[self.display_offsets[i] : self.display_offsets[i + 1]].tobytes().decode("utf-8")
         return Sentence(
-            int(self.sentence_article[i]), int(self.sentence_position[i]), int(self.sentence_paragraph[i]), text
+            int(self.sentence_article[i]),
+            int(self.sentence_position[i]),
+            int(self.sentence_paragraph[i]),
+            text,
+            shown,
         )
 
     def neighbours(self, i: int) -> tuple[Sentence | None, Sentence | None]:
@@ -369,6 +380,8 @@ class _Builder:
         self.anaphoric = bytearray()
         self.text = bytearray()
         self.text_offsets = array("q", [0])
+        self.display = bytearray()
+        self.display_offsets = array("q", [0])
         self.vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
         self.vocabulary.default_factory = self.vocabulary.__len__
         self.terms = array("i")
@@ -384,6 +397,8 @@ class _Builder:
             self.paragraph.append(sentence.paragraph)
             self.text += sentence.text.encode("utf-8")
             self.text_offsets.append(len(self.text))
+            self.display += display(sentence.text).encode("utf-8")
+            self.display_offsets.append(len(self.display))
             words = analysis.words(sentence.text)
             self.words.update(words)
             self.terms.extend([vocabulary[t] for t in analysis.expand(words)])
@@ -483,7 +498,7 @@ def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, 
         "build_seconds": round(time.perf_counter() - started, 3),
     }
     return Index(
-        articles=tuple(ArticleInfo(a.id, a.title, a.date, a.digest) for a in articles),
+        articles=tuple(ArticleInfo(a.id, a.title, a.date, a.digest, display(a.title)) for a in articles),
         sentence_article=_frozen(np.frombuffer(builder.article, dtype=np.int32).copy()),
         sentence_position=_frozen(np.frombuffer(builder.position, dtype=np.int32).copy()),
         sentence_paragraph=_frozen(np.frombuffer(builder.paragraph, dtype=np.int32).copy()),
@@ -494,6 +509,8 @@ def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, 
         anaphoric=_frozen(np.frombuffer(bytes(builder.anaphoric), dtype=np.bool_)),
         text_offsets=_frozen(np.frombuffer(builder.text_offsets, dtype=np.int64).copy()),
         text_bytes=_frozen(np.frombuffer(bytes(builder.text), dtype=np.uint8)),
+        display_offsets=_frozen(np.frombuffer(builder.display_offsets, dtype=np.int64).copy()),
+        display_bytes=_frozen(np.frombuffer(bytes(builder.display), dtype=np.uint8)),
         term_keys=_frozen(keys[order]),
         idf=_frozen(idf),
         sentences=sentences,

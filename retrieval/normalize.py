@@ -1,8 +1,8 @@
 """Persian text normalization: one form for people to read, one for matching.
 
-``display(text)`` is what readers see: hazm's normalization (Persian letters and digits, affix spacing
-such as «می‌شود», no diacritics), plus repairs of hazm's spacing around numbers («۱۲.۵» stays one
-number). It is applied only to text that is shown, so building an index never pays for it.
+``display(text)`` is what readers see: the article's own words in Persian letters and digits, evenly
+spaced (``retrieval.display``, re-exported here). An index stores it for every sentence and title when it
+is built, so answering a question never runs it.
 
 ``fold(text)`` is the key for matching. Both sentences and questions go through it, so whatever Persian
 writers vary compares equal: ZWNJ present or absent, Arabic ي ك ة against Persian ی ک ه, diacritics,
@@ -20,15 +20,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import re
 import unicodedata
 from functools import cache
 from typing import TYPE_CHECKING
 
+from retrieval.display import display
+
 if TYPE_CHECKING:
     import hazm
 
-__all__ = ["display", "fold", "fold_fingerprint", "normalizer", "sentence_tokenizer"]
+__all__ = ["display", "fold", "fold_fingerprint", "sentence_tokenizer"]
 
 ZWNJ = "\u200c"
 
@@ -142,57 +143,9 @@ def fold_fingerprint() -> str:
     return digest.hexdigest()
 
 
-_HAZM_LETTERS = "[آابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی]"
-_HAZM_REPEATS = _HAZM_LETTERS + "*(" + _HAZM_LETTERS + r")\1{2,}" + _HAZM_LETTERS + "*"
-"""hazm 0.12's pattern for a word with a letter repeated three times or more."""
-
-
-@cache
-def normalizer() -> hazm.Normalizer:
-    """The one hazm ``Normalizer`` of the process (building one takes about two seconds)."""
-    import hazm
-
-    normalizer = hazm.Normalizer()
-    pattern = getattr(normalizer, "repeated_chars_pattern", None)
-    if isinstance(pattern, re.Pattern) and pattern.pattern == _HAZM_REPEATS:
-        # hazm looks for words with a letter repeated three times («سلاممم») from every position of every
-        # word: a long word without one costs time in the square of its length (a 10,000-letter word,
-        # 1.5 s). Starting only where a word starts finds the same words in linear time.
-        normalizer.repeated_chars_pattern = re.compile(f"(?<!{_HAZM_LETTERS}){_HAZM_REPEATS}")
-    return normalizer
-
-
 @cache
 def sentence_tokenizer() -> hazm.SentenceTokenizer:
     """The one hazm ``SentenceTokenizer`` of the process."""
     import hazm
 
     return hazm.SentenceTokenizer()
-
-
-# hazm spaces out punctuation, numbers included: «۱۲.۵» becomes «۱۲ ٫ ۵», «2025-11-26» «۲۰۲۵ - ۱۱ - ۲۶».
-_SPLIT_NUMBER = re.compile(r"(?<=\d) ?([٫٬./:\-]|,(?= ?\d{3}(?!\d))) ?(?=\d)")
-_SPACES = re.compile(r"[ \t\u00a0]+")
-# A ZWNJ only means something between two letters; hazm leaves some elsewhere («/‌», «می‌۱۲»).
-_STRAY_ZWNJ = re.compile(r"(?<![^\W\d_])\u200c+|\u200c+(?![^\W\d_])")
-MAX_DISPLAY_PASSES = 4
-"""hazm's steps run in a fixed order, so one pass can leave work for the next: it spaces affixes before it
-removes the marks and repeated letters that hide them («کتاب خانهٓ» → «کتاب خانه» → «کتاب‌خانه»).
-``display`` repeats until nothing changes; real text settles in one or two passes."""
-
-
-def _display_once(text: str) -> str:
-    normalized = normalizer().normalize(text)
-    normalized = _SPLIT_NUMBER.sub(r"\1", normalized)
-    normalized = _STRAY_ZWNJ.sub("", normalized)
-    return _SPACES.sub(" ", normalized).strip()
-
-
-def display(text: str) -> str:
-    """Return ``text`` as readers should see it: hazm-normalized, numbers kept whole, one line."""
-    for _ in range(MAX_DISPLAY_PASSES):
-        shown = _display_once(text)
-        if shown == text:
-            break
-        text = shown
-    return text

@@ -17,7 +17,7 @@ _ABBREVIATION_END = re.compile(r"(?:^|[\s(«])[^\W\d_]\.$")
 
 @dataclass(frozen=True, slots=True)
 class Sentence:
-    """A sentence of an article: its text as written (see ``normalize.display`` to show it)."""
+    """A sentence of an article: its text as written, and as shown (``display``)."""
 
     article: int
     """Position of the article in the index."""
@@ -26,6 +26,9 @@ class Sentence:
     paragraph: int
     """Position of its paragraph in the article, from 0."""
     text: str
+    display: str = ""
+    """The text as readers see it (``retrieval.display.display``): an index computes it once, when it is
+    built, and a sentence read from an index carries it; ``split_article`` leaves it empty."""
 
 
 def _opens_quote(text: str) -> bool:

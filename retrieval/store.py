@@ -4,9 +4,9 @@ A saved index is a folder:
 
 - ``manifest.json``: format, recipe (analysis and scoring settings), library versions, seeds
   fingerprint and counts, build time;
-- ``articles.json``: each article's id, title, date and file digest;
+- ``articles.json``: each article's id, title, date, file digest and display title;
 - ``grams.json``: the character trigrams of the fuzzy word index, in id order;
-- one ``.npy`` file per array (sentence columns and texts, term keys and idf, postings).
+- one ``.npy`` file per array (sentence columns, texts and display texts, term keys and idf, postings).
 
 Arrays are memory-mapped read-only, so loading takes milliseconds whatever the size, and several
 processes serving one index share its pages. Loading checks the manifest against the running code
@@ -33,7 +33,7 @@ from retrieval.postings import Postings
 
 __all__ = ["FORMAT", "check_manifest", "load_index", "save_index"]
 
-FORMAT = 5
+FORMAT = 6
 # Versions that change analysis (stems, stopwords, sentence splits): an index built with another is
 # refused. numpy and scipy only store the arrays, in formats that do not change.
 _BINDING_LIBRARIES = ("hazm",)
@@ -48,6 +48,8 @@ _ARRAYS = (
     "anaphoric",
     "text_offsets",
     "text_bytes",
+    "display_offsets",
+    "display_bytes",
     "term_keys",
     "idf",
 )
@@ -77,7 +79,10 @@ def save_index(index: Index, folder: Path) -> None:
         _write_json(staging / "manifest.json", dict(index.manifest) | {"format": FORMAT})
         _write_json(
             staging / "articles.json",
-            [[a.id, a.title, a.date.isoformat() if a.date else None, a.digest] for a in index.articles],
+            [
+                [a.id, a.title, a.date.isoformat() if a.date else None, a.digest, a.display_title]
+                for a in index.articles
+            ],
         )
         _write_json(staging / "grams.json", sorted(index.fuzzy.grams, key=index.fuzzy.grams.__getitem__))
         for name, array_ in _arrays_of(index).items():
@@ -135,8 +140,8 @@ def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
     check_manifest(manifest, seeds_fingerprint=seeds_fingerprint)
     try:
         articles = tuple(
-            ArticleInfo(id_, title, dt.date.fromisoformat(date) if date else None, digest)
-            for id_, title, date, digest in _read_json(folder / "articles.json")
+            ArticleInfo(id_, title, dt.date.fromisoformat(date) if date else None, digest, shown)
+            for id_, title, date, digest, shown in _read_json(folder / "articles.json")
         )
     except (TypeError, ValueError) as exc:
         raise IndexFileError(f"damaged index file {folder / 'articles.json'}: {exc}") from None
@@ -153,6 +158,10 @@ def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
     seeds = manifest.get("seeds", {})
     if len(index) != seeds.get("sentences") or len(articles) != seeds.get("articles"):
         raise IndexFileError(f"index files in {folder} do not agree with its manifest: rebuild it")
-    if len(index.text_offsets) != len(index) + 1 or index.sentences.terms != len(index.term_keys):
+    if (
+        len(index.text_offsets) != len(index) + 1
+        or len(index.display_offsets) != len(index) + 1
+        or index.sentences.terms != len(index.term_keys)
+    ):
         raise IndexFileError(f"index arrays in {folder} do not agree with each other: rebuild it")
     return index

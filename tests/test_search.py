@@ -200,3 +200,23 @@ def test_spelling_corrections_are_close_known_words() -> None:
 def test_typo_of_a_short_name_still_finds_it(seed_index: Index) -> None:
     # «فراجا» (the police) with a letter dropped.
     assert seed_index.search("همکاری سپاه و فرجا", 1)[0].sentence.position == 0
+
+
+def test_answers_show_the_stored_display_text_without_normalizing(
+    seed_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Display text is computed once when the index is built: answering runs no hazm normalization."""
+    import retrieval.display
+    from retrieval.answer import hits_as_dicts
+
+    def refuse(text: str) -> str:
+        raise AssertionError(f"display ran at answer time on {text!r}")
+
+    monkeypatch.setattr(retrieval.display, "_display_once", refuse)
+    result = answer(seed_index, "فرمانده انتظامی استان لرستان کیست؟")
+    reply = plain_reply(result)
+    passages = hits_as_dicts(result.hits)
+    assert "هاشمیفر" in reply
+    assert "📰 بسیج؛ ستون استوار امنیت و همراهی در لرستان" in reply
+    assert passages[0]["text"] == result.hits[0].sentence.display
+    assert "ورود میدانی" in seed_index.sentence(5).display

@@ -106,3 +106,27 @@ def test_saving_over_a_loaded_index_leaves_it_readable(seed_index: Index, tmp_pa
     save_index(seed_index, tmp_path)  # replaced file by file underneath
     assert _ranked(loaded, "فرمانده انتظامی لرستان") == _ranked(seed_index, "فرمانده انتظامی لرستان")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".saving-")]
+
+
+def test_display_text_is_stored_and_loaded(tmp_path: Path) -> None:
+    write_seed(
+        tmp_path, "d.txt", "date 2024-01-01 عنوان COVID-19 و 5G\nسرعت 5G در ۲۰٪ شهرها از 120Mbps گذشت.\nورود میدانی"
+    )
+    index = build_index(load_seeds(tmp_path))
+    save_index(index, tmp_path / "saved")
+    loaded = load_index(tmp_path / "saved")
+    assert [loaded.sentence(i).display for i in range(len(loaded))] == [
+        "سرعت 5G در ۲۰٪ شهرها از 120Mbps گذشت.",
+        "ورود میدانی",
+    ]
+    assert loaded.articles[0].display_title == "عنوان COVID-19 و 5G"
+    assert loaded.manifest["recipe"]["display"] == index.manifest["recipe"]["display"]
+
+
+def test_an_index_of_an_older_display_is_refused(seed_index: Index, tmp_path: Path) -> None:
+    save_index(seed_index, tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    manifest["recipe"]["display"] -= 1
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(RecipeMismatch, match="rebuild"):
+        load_index(tmp_path)

@@ -37,10 +37,10 @@ ANSWERABLE: list[tuple[str, int]] = [
 ]
 
 # Questions whose answer lies in a neighbour of the best sentence: the reply (which shows the
-# neighbours) must hold the answer.
+# neighbours) must hold the answer, as shown («نعمتالله» gets back its ZWNJ: the lexicon knows «نعمت‌الله»).
 IN_REPLY: list[tuple[str, str]] = [
-    ("نام فرمانده سپاه حضرت ابوالفضل چیست؟", "نعمتالله باقری"),
-    ("فرمانده سپاه حضرت ابوالفضل (ع) چه کسی است", "نعمتالله باقری"),
+    ("نام فرمانده سپاه حضرت ابوالفضل چیست؟", "نعمت\u200cالله باقری"),
+    ("فرمانده سپاه حضرت ابوالفضل (ع) چه کسی است", "نعمت\u200cالله باقری"),
     ("آخرین شهید مقابله با سوداگران مرگ چه کسی بود؟", "جمشیدیپور"),
 ]
 
