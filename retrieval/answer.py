@@ -122,9 +122,6 @@ _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _GREGORIAN_MONTHS = (
     "ژانویه", "فوریه", "مارس", "آوریل", "مه", "ژوئن", "ژوئیه", "اوت", "سپتامبر", "اکتبر", "نوامبر", "دسامبر",
 )  # fmt: skip
-_JALALI_MONTHS = (
-    "فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند",
-)  # fmt: skip
 
 
 def to_persian_digits(text: str) -> str:
@@ -135,7 +132,7 @@ def to_persian_digits(text: str) -> str:
 def format_date(date: dt.date) -> str:
     """Return a date in both calendars, Persian first: «۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)»."""
     jalali = jdatetime.date.fromgregorian(date=date)
-    persian = f"{jalali.day} {_JALALI_MONTHS[jalali.month - 1]} {jalali.year}"
+    persian = f"{jalali.day} {jdatetime.date.j_months_fa[jalali.month - 1]} {jalali.year}"
     gregorian = f"{date.day} {_GREGORIAN_MONTHS[date.month - 1]} {date.year}"
     return to_persian_digits(f"{persian} ({gregorian})")
 
