@@ -59,7 +59,7 @@ class _ProgressBar:
 
 
 def load_seed_set(folder: Path) -> SeedSet:
-    """Load the seeds of ``folder``, naming each skipped file on stderr."""
+    """Load the seeds of ``folder``, naming each skipped file, and each file loaded with a flaw, on stderr."""
     from retrieval import SeedsError, load_seeds
 
     bar = _ProgressBar("loading seeds", "file", PROGRESS_MIN_FILES)
@@ -71,6 +71,8 @@ def load_seed_set(folder: Path) -> SeedSet:
         bar.close()
     for rejected in seeds.rejected:
         print(f"{PROGRAM}: skipped {rejected.name}: {rejected.reason}", file=sys.stderr)
+    for flawed in seeds.flawed:
+        print(f"{PROGRAM}: warning: {flawed.name}: {flawed.reason}", file=sys.stderr)
     return seeds
 
 

@@ -5,12 +5,13 @@ It never imports ``telegram``: the bot and the command line are thin adapters ov
 
 from retrieval.errors import IndexFileError, PasokhError, RecipeMismatch, SeedsError
 from retrieval.index import ArticleInfo, Hit, Index, build_index
-from retrieval.seeds import Article, Rejected, SeedSet, load_seeds
+from retrieval.seeds import Article, Flawed, Rejected, SeedSet, load_seeds
 from retrieval.sentences import Sentence
 
 __all__ = [
     "Article",
     "ArticleInfo",
+    "Flawed",
     "Hit",
     "Index",
     "IndexFileError",

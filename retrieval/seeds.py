@@ -2,12 +2,16 @@
 
 A seed file is UTF-8 text (``.txt`` or ``.md``, a BOM tolerated; UTF-16 or UTF-32 with a BOM, as Windows
 Notepad saves «Unicode», is read too: the BOM says unambiguously how). Its first line is a header,
-``date YYYY-MM-DD <title>`` (leading spaces allowed); without one, the first line is the title and the
-date is unknown. The body follows, one paragraph a line; a line that begins with punctuation
-(، ؛ : . and the like) continues the previous one. An article's id is its file name without extension.
+``date YYYY-MM-DD <title>`` (leading spaces allowed; Latin or Persian digits, ``-`` or ``/``); a year from
+1300 to 1499 is Jalali («date 1404-09-05», as Persian editors write), any other Gregorian. Without a
+header the first line is the title and the date is unknown. The body follows, one paragraph a line; a
+line that begins with punctuation (، ؛ : . and the like) continues the previous one. An article's id is
+its file name without extension.
 
-A file that cannot be used is reported with its reason and skipped: the others still load. Nothing
-about a file (its name, bytes, size, kind or links, or the folder vanishing while it is read) raises.
+A file that cannot be used is reported with its reason and skipped: the others still load. A file that
+loads with a flaw (a header date that is no date) is reported too, and its article loads without what was
+wrong. Nothing about a file (its name, bytes, size, kind or links, or the folder vanishing while it is
+read) raises.
 """
 
 from __future__ import annotations
@@ -23,10 +27,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import jdatetime
+
 from retrieval.errors import FolderProblem, SeedsError
 from retrieval.normalize import fold
 
-__all__ = ["SEED_SUFFIXES", "Article", "Problem", "Rejected", "SeedSet", "load_seeds", "parse_article"]
+__all__ = [
+    "JALALI_YEARS",
+    "SEED_SUFFIXES",
+    "Article",
+    "Flawed",
+    "Problem",
+    "Rejected",
+    "SeedSet",
+    "load_seeds",
+    "parse_article",
+    "parse_date",
+    "read_article",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -34,6 +52,9 @@ SEED_SUFFIXES = (".txt", ".md")
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 _HEADER = re.compile(r"^\s*date\s+(\S+)(?:\s+(.*))?$", re.IGNORECASE)
+_DATE = re.compile(r"([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})")
+JALALI_YEARS = range(1300, 1500)
+"""Header years read as Jalali (1300 is 1921, 1499 is 2121); any other year is Gregorian."""
 _CONTINUATION = tuple("،؛:.,;!?؟»)]…")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
@@ -67,11 +88,22 @@ class Problem(enum.Enum):
     NOT_A_FILE = "not_a_file"
     VANISHED = "vanished"
     DUPLICATE = "duplicate"
+    BAD_DATE = "bad_date"
+    """Not a skip: the header's date is no date, and the article loads without one (see ``Flawed``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """A seed file that was skipped, and why (one line, for editors and logs)."""
+
+    name: str
+    reason: str
+    problem: Problem
+
+
+@dataclass(frozen=True, slots=True)
+class Flawed:
+    """A seed file that loaded with a flaw editors should fix, and what (one line, for editors and logs)."""
 
     name: str
     reason: str
@@ -88,10 +120,12 @@ class _Skip(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SeedSet:
-    """The articles loaded from a folder, in a stable order, and the files that were skipped."""
+    """The articles loaded from a folder, in a stable order, the files that were skipped, and those that
+    loaded with a flaw (their articles are among ``articles``)."""
 
     articles: tuple[Article, ...]
     rejected: tuple[Rejected, ...]
+    flawed: tuple[Flawed, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -114,22 +148,60 @@ def _clean(line: str) -> str:
     return line if any(map(str.isalnum, line)) or fold(line).strip() else ""
 
 
-def _parse_header(line: str, fallback_title: str) -> tuple[str, dt.date | None]:
-    """Return the title and date that a first line gives."""
+def parse_date(raw: str) -> dt.date:
+    """Return the day a header's date names, in the Gregorian calendar; raise ``ValueError`` with why not.
+
+    ``YYYY-MM-DD`` or ``YYYY/MM/DD``, month and day of one or two digits, Latin or Persian digits. A year in
+    ``JALALI_YEARS`` is Jalali: «1404-09-05» and «۱۴۰۴/۹/۵» are 26 November 2025.
+    """
+    folded = fold(raw)
+    match = _DATE.fullmatch(folded)
+    if match is None:
+        try:
+            return dt.date.fromisoformat(folded)  # the other ISO forms read before: «20251126»
+        except ValueError:
+            raise ValueError(f"header date {raw!r} is not YYYY-MM-DD") from None
+    year, month, day = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    calendar = "Jalali" if year in JALALI_YEARS else "Gregorian"
+    try:
+        if year in JALALI_YEARS:
+            gregorian: dt.date = jdatetime.date(year, month, day).togregorian()
+            return gregorian
+        return dt.date(year, month, day)
+    except ValueError as exc:
+        raise ValueError(f"header date {raw!r} is no day of the {calendar} calendar ({exc})") from None
+
+
+def _parse_header(line: str, fallback_title: str) -> tuple[str, dt.date | None, str | None]:
+    """Return the title and date that a first line gives, and why its date was left out, if it was."""
     match = _HEADER.match(line)
     if match is None:
-        return line, None
+        return line, None, None
     raw_date, title = match.group(1), (match.group(2) or "").strip()
     try:
-        date = dt.date.fromisoformat(fold(raw_date))
-    except ValueError:
-        _logger.warning("%s: header date %r is not YYYY-MM-DD; date left unknown", fallback_title, raw_date)
-        date = None
-    return title or fallback_title, date
+        return title or fallback_title, parse_date(raw_date), None
+    except ValueError as exc:
+        return title or fallback_title, None, f"{exc}: loaded without a date"
 
 
 def parse_article(article_id: str, text: str, *, markdown: bool = False, digest: str = "") -> Article:
-    """Parse a seed file's text into an ``Article``; raise ``ValueError`` when it holds none."""
+    """Parse a seed file's text into an ``Article``; raise ``ValueError`` when it holds none.
+
+    A flaw (``read_article``) is logged as a warning.
+    """
+    article, flaws = read_article(article_id, text, markdown=markdown, digest=digest)
+    for _, reason in flaws:
+        _logger.warning("%s: %s", article_id, reason)
+    return article
+
+
+def read_article(
+    article_id: str, text: str, *, markdown: bool = False, digest: str = ""
+) -> tuple[Article, tuple[tuple[Problem, str], ...]]:
+    """Parse a seed file's text into an ``Article`` and its flaws (a header date that is no date, and why).
+
+    Raise ``ValueError`` when it holds no article.
+    """
     lines: list[str] = []
     for raw in text.lstrip("\ufeff").splitlines():
         line = _clean(_MARKDOWN_EMPHASIS.sub("", _MARKDOWN_LINE.sub("", raw)) if markdown else raw)
@@ -141,11 +213,12 @@ def parse_article(article_id: str, text: str, *, markdown: bool = False, digest:
             lines.append(line)
     if not lines:
         raise ValueError("empty file")
-    title, date = _parse_header(lines[0], article_id)
+    title, date, bad_date = _parse_header(lines[0], article_id)
     paragraphs = tuple(lines[1:])
     if not paragraphs:
         raise ValueError("no text after the title line")
-    return Article(id=article_id, title=title, date=date, paragraphs=paragraphs, digest=digest)
+    flaws = ((Problem.BAD_DATE, bad_date),) if bad_date else ()
+    return Article(id=article_id, title=title, date=date, paragraphs=paragraphs, digest=digest), flaws
 
 
 def _link_problem(path: Path, exc: OSError) -> _Skip | None:
@@ -250,7 +323,12 @@ def _printable_name(name: str) -> str:
 
 
 def load_file(path: Path) -> Article | Rejected:
-    """Load one seed file, or say why it was skipped."""
+    """Load one seed file, or say why it was skipped (its flaws: ``load_file_checked``)."""
+    return load_file_checked(path)[0]
+
+
+def load_file_checked(path: Path) -> tuple[Article | Rejected, tuple[Flawed, ...]]:
+    """Load one seed file, or say why it was skipped; and the flaws of a file that loaded."""
     name = _printable_name(path.name)
     try:
         if name != path.name:
@@ -259,14 +337,15 @@ def load_file(path: Path) -> Article | Rejected:
         data = _read(path)
         text = _decode(data)
         try:
-            return parse_article(
+            article, flaws = read_article(
                 path.stem, text, markdown=path.suffix.lower() == ".md", digest=hashlib.sha256(data).hexdigest()
             )
         except ValueError as exc:
             problem = Problem.EMPTY if str(exc) == "empty file" else Problem.NO_BODY
             raise _Skip(problem, str(exc)) from None
     except _Skip as skip:
-        return Rejected(name, skip.reason, skip.problem)
+        return Rejected(name, skip.reason, skip.problem), ()
+    return article, tuple(Flawed(name, reason, problem) for problem, reason in flaws)
 
 
 def seed_files(folder: Path) -> list[Path]:
@@ -290,15 +369,17 @@ def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = No
     """Load every seed file of ``folder``.
 
     Raises ``SeedsError`` when the folder is missing (or vanishes while loading) or no file in it holds an
-    article; files that cannot be used are returned in ``SeedSet.rejected``. ``progress(done, total)`` is
+    article; files that cannot be used are returned in ``SeedSet.rejected``, and the flaws of files that
+    loaded in ``SeedSet.flawed``. ``progress(done, total)`` is
     called per file.
     """
     paths = seed_files(folder)
     articles: list[Article] = []
     rejected: list[Rejected] = []
+    flawed: list[Flawed] = []
     seen: set[str] = set()
     for done, path in enumerate(paths, 1):
-        result = load_file(path)
+        result, flaws = load_file_checked(path)
         if isinstance(result, Article) and result.id in seen:
             result = Rejected(
                 path.name, f"duplicate article id {result.id!r} (another file has the same name)", Problem.DUPLICATE
@@ -308,6 +389,7 @@ def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = No
         else:
             seen.add(result.id)
             articles.append(result)
+            flawed.extend(flaws)
         if progress is not None:
             progress(done, len(paths))
     if not articles:
@@ -315,4 +397,4 @@ def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = No
             raise SeedsError(f"seeds folder disappeared while loading: {folder}", FolderProblem.VANISHED)
         detail = f"{len(rejected)} file(s) rejected" if rejected else "no .txt or .md files"
         raise SeedsError(f"no article could be loaded from {folder} ({detail})", FolderProblem.NOTHING_LOADABLE)
-    return SeedSet(tuple(articles), tuple(rejected))
+    return SeedSet(tuple(articles), tuple(rejected), tuple(flawed))

@@ -132,6 +132,17 @@ def test_bad_seed_files_are_named_and_the_rest_load(tmp_path: Path, capsys: pyte
         assert f"skipped {name}: {reason}" in err
 
 
+def test_a_header_date_that_is_no_date_is_named_and_the_article_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_seed(tmp_path, "bad.txt", "date 2026-13-45 زلزله\nزلزله‌ای به بزرگی ۵ ریشتر کرمان را لرزاند.")
+    code, [obj], err = _ask_json(capsys, "--seeds", str(tmp_path), "زلزله کرمان چند ریشتر بود؟")
+    assert code == 0
+    assert obj["passages"][0]["article"] == {"id": "bad", "title": "زلزله", "date": None}
+    assert "warning: bad.txt: header date '2026-13-45' is no day of the Gregorian calendar" in err
+    assert "loaded without a date" in err
+
+
 def test_no_loadable_seed_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_seed(tmp_path, "binary.txt", b"\x00")
     assert main(["ask", "--seeds", str(tmp_path), QUESTION]) == 2

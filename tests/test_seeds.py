@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.testing.processes import SEEDS
-from retrieval import SeedsError, load_seeds
-from retrieval.seeds import parse_article
+from retrieval import Flawed, SeedsError, load_seeds
+from retrieval.answer import format_date
+from retrieval.seeds import Problem, parse_article, parse_date
 from retrieval.sentences import split_article
 from tests.conftest import SEED_ARTICLE, write_seed
 
@@ -32,6 +33,63 @@ def test_header_with_leading_spaces_and_title() -> None:
 def test_header_with_persian_digits() -> None:
     article = parse_article("a", "date ۲۰۲۴-۰۳-۲۰ عنوان\nمتن.")
     assert article.date == dt.date(2024, 3, 20)
+
+
+# (header date, the day it names, what the row shows)
+HEADER_DATES = [
+    ("1404-09-05", dt.date(2025, 11, 26), "Jalali, as Persian editors write"),
+    ("۱۴۰۴-۰۹-۰۵", dt.date(2025, 11, 26), "Jalali in Persian digits"),
+    ("1404/09/05", dt.date(2025, 11, 26), "Jalali with slashes"),
+    ("۱۴۰۴/۹/۵", dt.date(2025, 11, 26), "one-digit month and day"),
+    ("1300-01-01", dt.date(1921, 3, 21), "the first year read as Jalali"),
+    ("1499-12-29", dt.date(2121, 3, 20), "the last year read as Jalali"),
+    ("1403-12-30", dt.date(2025, 3, 20), "a Jalali leap day"),
+    ("2025-11-26", dt.date(2025, 11, 26), "Gregorian"),
+    ("۲۰۲۵/۱۱/۲۶", dt.date(2025, 11, 26), "Gregorian in Persian digits, with slashes"),
+    ("1500-01-01", dt.date(1500, 1, 1), "a year past the Jalali ones is Gregorian"),
+    ("1299-12-31", dt.date(1299, 12, 31), "and one before them"),
+]
+
+
+@pytest.mark.parametrize(("raw", "day", "shows"), HEADER_DATES, ids=[c[2] for c in HEADER_DATES])
+def test_header_dates(raw: str, day: dt.date, shows: str) -> None:
+    assert parse_date(raw) == day
+    assert parse_article("a", f"date {raw} عنوان\nمتن.").date == day
+
+
+def test_a_jalali_header_is_shown_in_both_calendars() -> None:
+    article = parse_article("a", "date 1404-09-05 عنوان\nمتن.")
+    assert article.date is not None
+    assert format_date(article.date) == "۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)"
+
+
+# (header date, part of the reason, what the row shows)
+BAD_DATES = [
+    ("2026-13-45", "is no day of the Gregorian calendar", "month 13"),
+    ("1404-13-01", "is no day of the Jalali calendar", "Jalali month 13"),
+    ("1404-12-30", "is no day of the Jalali calendar", "Esfand 30 of a common year"),
+    ("1404-09/05", "is not YYYY-MM-DD", "mixed separators"),
+    ("yesterday", "is not YYYY-MM-DD", "not a date"),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason", "shows"), BAD_DATES, ids=[c[2] for c in BAD_DATES])
+def test_a_header_date_that_is_no_date_is_reported_and_the_article_loads(
+    tmp_path: Path, raw: str, reason: str, shows: str
+) -> None:
+    write_seed(tmp_path, "bad.txt", f"date {raw} عنوان\nمتن خبر.")
+    write_seed(tmp_path, "good.txt", "date 1404-09-05 عنوان\nمتن خبر.")
+    seeds = load_seeds(tmp_path)
+    assert [(a.id, a.title, a.date) for a in seeds.articles] == [
+        ("bad", "عنوان", None),
+        ("good", "عنوان", dt.date(2025, 11, 26)),
+    ]
+    assert seeds.rejected == ()
+    [flawed] = seeds.flawed
+    assert (flawed.name, flawed.problem) == ("bad.txt", Problem.BAD_DATE)
+    assert f"header date {raw!r} {reason}" in flawed.reason
+    assert flawed.reason.endswith("loaded without a date")
+    assert isinstance(flawed, Flawed)
 
 
 def test_without_header_the_first_line_is_the_title() -> None:
