@@ -15,7 +15,6 @@ from pathlib import Path
 
 from retrieval import Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
 from retrieval.errors import FolderProblem
-from retrieval.normalize import display
 from retrieval.store import load_index, save_index
 
 __all__ = ["Library", "ReloadReport"]
@@ -102,7 +101,6 @@ class Library:
         seeds = load_seeds(self.seeds_dir)
         self._rejected = seeds.rejected
         index = self._load_saved(seeds) or self._build(seeds)
-        display("")  # build hazm's normalizer now (about 2 s), not while the first question waits
         self._index, self.loaded_at = index, read_at
         return index
 

@@ -131,12 +131,11 @@ def _as_json(result: Answer) -> str:
 
 def _as_text(result: Answer) -> str:
     from retrieval.answer import plain_reply
-    from retrieval.normalize import display
 
     reply = plain_reply(result)
-    if not result.answered or len(result.hits) < 2:
+    if not result.answered or len(result.passages) < 2:
         return reply
-    more = [f"{n}. {display(h.sentence.text)} ({display(h.article.title)})" for n, h in enumerate(result.hits[1:], 2)]
+    more = [f"{n}. {p.sentence} ({p.title})" for n, p in enumerate(result.passages[1:], 2)]
     return "\n".join([reply, "", "نتایج دیگر:", *more])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,17 +16,19 @@ from dataclasses import dataclass
 import jdatetime
 
 from retrieval import analysis
-from retrieval.index import ArticleInfo, Hit, Index
+from retrieval.index import ArticleInfo, Hit, Index, term_key
 from retrieval.normalize import fold
 
 __all__ = [
     "MIN_COVERAGE",
     "Answer",
     "Outcome",
+    "Passage",
     "answer",
+    "distinct_passages",
     "format_date",
     "highlight_spans",
-    "passage_text",
+    "marked_spans",
     "plain_reply",
     "to_persian_digits",
 ]
@@ -84,6 +87,30 @@ TEXTS = {
 
 
 @dataclass(frozen=True, slots=True)
+class Passage:
+    """What a reader is shown for one hit: the answering sentence, its neighbours, the words to mark, and
+    the source. All text is the article's own, as displayed (computed when the index was built)."""
+
+    sentence: str
+    """The sentence that answers (the hit)."""
+    before: str | None
+    """The sentence before it, for context (None at the start of the article, or already shown)."""
+    after: str | None
+    """The sentence after it (None at the end, or already shown)."""
+    marks: tuple[tuple[int, int], ...]
+    """(start, end) spans in ``sentence`` of the words that found the question's content words."""
+    title: str
+    date: str | None
+    """The article's date in both calendars («۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)»), None when unknown."""
+    hit: Hit
+
+    @property
+    def text(self) -> str:
+        """The passage as one text: before, the sentence, after."""
+        return " ".join(s for s in (self.before, self.sentence, self.after) if s)
+
+
+@dataclass(frozen=True)
 class Answer:
     """The outcome of a question and its ranked passages (kept even when they do not answer)."""
 
@@ -98,6 +125,40 @@ class Answer:
     @property
     def best(self) -> Hit | None:
         return self.hits[0] if self.answered else None
+
+    @functools.cached_property
+    def passages(self) -> tuple[Passage, ...]:
+        """The hits as distinct passages, best first: a hit that an earlier passage already shows (as its
+        sentence or a neighbour) is left out, and so is a neighbour already shown."""
+        return distinct_passages(self.hits)
+
+
+def distinct_passages(hits: Sequence[Hit]) -> tuple[Passage, ...]:
+    """``hits`` as passages that never show a sentence twice (see ``Answer.passages``)."""
+    shown: set[tuple[int, int]] = set()
+    passages = []
+    for hit in hits:
+        key = (hit.sentence.article, hit.sentence.position)
+        if key in shown:
+            continue
+        before, after = hit.before, hit.after
+        context = [s if s is not None and (s.article, s.position) not in shown else None for s in (before, after)]
+        for sentence in (before, hit.sentence, after):
+            if sentence is not None:
+                shown.add((sentence.article, sentence.position))
+        text = hit.sentence.display
+        passages.append(
+            Passage(
+                sentence=text,
+                before=context[0].display if context[0] is not None else None,
+                after=context[1].display if context[1] is not None else None,
+                marks=tuple(marked_spans(text, hit.terms)),
+                title=hit.article.display_title,
+                date=format_date(hit.article.date) if hit.article.date is not None else None,
+                hit=hit,
+            )
+        )
+    return tuple(passages)
 
 
 def answer(index: Index, question: str, k: int = 3) -> Answer:
@@ -137,11 +198,6 @@ def format_date(date: dt.date) -> str:
     return to_persian_digits(f"{persian} ({gregorian})")
 
 
-def passage_text(hit: Hit) -> list[str]:
-    """Return the passage of a hit as display sentences: the one before, the hit, the one after."""
-    return [s.display for s in (hit.before, hit.sentence, hit.after) if s is not None]
-
-
 def source_lines(article: ArticleInfo) -> list[str]:
     """Return the lines that name an article's source: its title, and its date when known."""
     lines = [f"📰 {article.display_title}"]
@@ -151,11 +207,12 @@ def source_lines(article: ArticleInfo) -> list[str]:
 
 
 def plain_reply(result: Answer) -> str:
-    """Return the plain-text message for an answer, as the bot would send it (without formatting)."""
-    best = result.best
-    if best is None:
+    """Return the plain-text message for an answer, as the bot would send it (without formatting):
+    the answering sentence on a line of its own, between its neighbours, then the source."""
+    if not result.answered or not result.passages:
         return TEXTS.get(result.outcome, TEXTS[Outcome.NOT_FOUND])
-    return "\n".join([" ".join(passage_text(best)), "", *source_lines(best.article)])
+    best = result.passages[0]
+    return "\n".join([*(s for s in (best.before, best.sentence, best.after) if s), "", *source_lines(best.hit.article)])
 
 
 _DISPLAY_WORD = re.compile(r"[^\W_](?:[^\W_]|\u200c)*")
@@ -170,6 +227,21 @@ def highlight_spans(text: str, question: str) -> list[tuple[int, int]]:
         word = fold(match.group())
         if word in wanted or analysis.stems([word])[0] in wanted_stems:
             spans.append(match.span())
+    return spans
+
+
+def marked_spans(text: str, terms: frozenset[int]) -> list[tuple[int, int]]:
+    """The (start, end) spans of the words of ``text`` whose term (the word or its stem) is in ``terms``:
+    the words that found the question's, however they were typed («هاشمی فر», a misspelling). Each word
+    is marked once, where it first occurs: the marks show what was found, not every repeat."""
+    if not terms:
+        return []
+    spans, seen = [], set()
+    for match in _DISPLAY_WORD.finditer(text):
+        word = fold(match.group())
+        if word and word not in seen and (term_key(word) in terms or term_key(analysis.stems([word])[0]) in terms):
+            spans.append(match.span())
+            seen.add(word)
     return spans
 
 

@@ -116,6 +116,9 @@ class Hit:
     score: float
     _neighbours: Callable[[], tuple[Sentence | None, Sentence | None]] = field(repr=False, compare=False)
     _coverage: Callable[[], float] = field(repr=False, compare=False)
+    terms: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
+    """The keys of the terms that found the question's content words: the words, their stems, neighbours
+    joined («هاشمی فر» → «هاشمیفر») and spelling corrections (to mark them where they are shown)."""
 
     @property
     def before(self) -> Sentence | None:
@@ -144,6 +147,8 @@ class _Query:
     found: tuple[tuple[tuple[int, float], ...], ...]
     """For each question word, the terms that count as finding it (word, stem, join, fuzzy) and their credit."""
     word_idf: np.ndarray
+    marked: frozenset[int]
+    """The term keys that found a content word (not a stopword)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -258,12 +263,15 @@ class Index:
         word_idf = np.array(
             [float(self.idf[i]) if i is not None else self._unseen_idf(w) for w, i in zip(words, word_ids, strict=True)]
         )
+        content = [f for word, f in zip(words, found, strict=True) if not analysis.is_stopword(word)]
+        marked = frozenset(int(self.term_keys[term]) for term, _ in itertools.chain.from_iterable(content))
         return _Query(
             np.fromiter(weights, dtype=np.int64, count=len(weights)),
             np.fromiter(weights.values(), dtype=np.float32, count=len(weights)),
             self._boosts(question),
             tuple(tuple(f) for f in found),
             word_idf,
+            marked,
         )
 
     def _corrections(self, word: str) -> list[tuple[int, float]]:
@@ -332,7 +340,7 @@ class Index:
         sentence = self.sentence(row)
         neighbours = functools.partial(self.neighbours, row)
         coverage = functools.partial(self._coverage, query, row)
-        return Hit(sentence, self.articles[sentence.article], score, neighbours, coverage)
+        return Hit(sentence, self.articles[sentence.article], score, neighbours, coverage, query.marked)
 
 
 # -- building ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from bot.testing.harness import (
     sent_to,
 )
 from bot.testing.seed_questions import COMMANDER, QUESTION
-from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, Call
+from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, Call, utf16_len
 from retrieval.answer import TEXTS, Outcome
 from tests.conftest import write_seed
 
@@ -90,25 +90,30 @@ async def test_html_special_characters_in_an_article(api: BotApiStandin, tmp_pat
     assert "عنوان <b> & «نقل»" in plain(call.params["text"])
 
 
-async def test_long_answer_is_split_under_the_limit(api: BotApiStandin, tmp_path: Path) -> None:
+async def test_a_passage_too_long_for_a_message_is_cut_clearly_and_keeps_its_source(
+    api: BotApiStandin, tmp_path: Path
+) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    long_sentence = "در این گزارش " + " ".join(f"واژهٔ{i} طولانی" for i in range(900)) + " زلزله بزرگ رخ داد."
+    long_sentence = "زلزله بزرگ در این گزارش " + " ".join(f"واژهٔ{i} طولانی 🇮🇷👍🏽" for i in range(900)) + " رخ داد."
     write_seed(seeds, "long.txt", f"date 2025-01-01 گزارش بلند\n{long_sentence}")
     async with running_bot(api, tmp_path, seeds=seeds):
         api.private_message("زلزله بزرگ")
-        # The buttons ride on the last part: wait for it, then read every part.
-        await api.wait_for(lambda c: sent_to(USER_ID)(c) and "reply_markup" in c.params)
-        calls = api.calls("sendMessage")
-    assert len(calls) >= 2
-    assert all(c.status == 200 for c in calls)
-    texts = [plain(c.params["text"]) for c in calls]
-    assert all(len(t) <= 4096 for t in texts)
-    assert "".join(texts).count("زلزله") >= 1
-    assert not any(t.endswith("واژه") for t in texts)  # cut at a word boundary, not inside a word
-    # Only the last part carries the buttons.
-    assert "reply_markup" not in calls[0].params
-    assert calls[-1].params.get("reply_markup")
+        [call] = await api.wait_for(sent_to(USER_ID))  # one message per answer, never a stream of them
+        message_id = call.response["result"]["message_id"] if call.response else 0
+        api.callback_query(USER_ID, message_id, call.params["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"])
+        article = await api.wait_for(sent_to(USER_ID), count=2)
+    assert call.status == 200
+    text = plain(call.params["text"])
+    assert utf16_len(text) <= 4096
+    body, source = text.split("\n\n📰 ")
+    assert body.startswith("زلزله بزرگ") and body.endswith(" …")  # cut, and says so
+    assert not body[:-2].endswith("واژه")  # at a word boundary
+    assert source.startswith("گزارش بلند") and "۱۲ دی ۱۴۰۳ (۱ ژانویه ۲۰۲۵)" in source  # the source is never cut
+    assert call.params["reply_markup"]["inline_keyboard"][-1][-1]["text"] == "📄 متن کامل خبر"  # the rest
+    assert article[-1].status == 200  # the whole article, in parts, every part whole graphemes
+    for part in api.sent_messages(USER_ID)[1:]:
+        assert "\U0001f1ee" not in part.text[-1:] and not part.text.endswith("\U0001f44d")
 
 
 async def test_an_edited_question_edits_its_answer_and_is_never_answered_twice(

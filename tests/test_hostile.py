@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.conversation import texts
-from bot.conversation.render import MAX_MESSAGE, html_messages, single_line
+from bot.conversation.render import BOLD, MAX_MESSAGE, PLAIN, QUOTE, html_messages, single_line
 from bot.testing.harness import ADMIN_ID, BOT_USERNAME, RunningBot, replies_to, sent_to
 from bot.testing.seed_questions import COMMANDER, QUESTION
 from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, parse_html, utf16_len
@@ -108,8 +108,8 @@ async def test_hostile_unanswered_questions_are_listed_on_one_line_each_and_esca
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.text(max_size=3000), st.booleans()), max_size=6))
-def test_rendered_messages_always_parse_and_keep_every_character(pieces: list[tuple[str, bool]]) -> None:
+@given(st.lists(st.tuples(st.text(max_size=3000), st.sampled_from([PLAIN, BOLD, QUOTE])), max_size=6))
+def test_rendered_messages_always_parse_and_keep_every_character(pieces: list[tuple[str, str]]) -> None:
     messages = html_messages(pieces)
     plains = [parse_html(m)[0] for m in messages]
     assert all(0 < utf16_len(p) <= MAX_MESSAGE for p in plains)

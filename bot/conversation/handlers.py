@@ -16,6 +16,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
+    InlineQueryResultsButton,
     InputTextMessageContent,
     Message,
     MessageEntity,
@@ -36,19 +37,23 @@ from telegram.ext import (
 from bot.backend.interfaces import Backend, Fleet, Verdict
 from bot.conversation import texts
 from bot.conversation.render import (
+    MAX_MESSAGE,
+    PLAIN,
     RLM,
     article_pieces,
     fa,
     fa_decimal,
     first_keyboard,
     first_pieces,
-    hit_snippet,
     html_messages,
     isolated,
     parse_callback,
     passage_keyboard,
     passage_pieces,
     single_line,
+    snippet,
+    to_html,
+    utf16_len,
 )
 from bot.library import Library, ReloadReport
 from bot.sending import deliver
@@ -57,7 +62,6 @@ from bot.settings import Settings
 from retrieval import Index
 from retrieval.answer import Answer, Outcome, answer
 from retrieval.errors import FolderProblem
-from retrieval.normalize import display
 
 __all__ = ["Pasokh", "fleet_text"]
 
@@ -65,7 +69,9 @@ _logger = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 PAGES = 10
-"""Passages a question keeps for paging and inline results."""
+"""Hits a question keeps for paging and inline results (fewer passages when some overlap)."""
+NEAREST_INLINE = 3
+"""Nearest passages offered inline, clearly marked, when a question has no answer."""
 ARTICLE_MESSAGES = 5
 """The most messages one «متن کامل خبر» sends."""
 ADMIN_COMMANDS = ("reload", "stats", "unanswered")
@@ -313,7 +319,7 @@ class Pasokh:
         action, _, page = parsed
         index = self.library.index  # read once: a reload meanwhile must not mix two indexes
         result = await self._search(asked.question, index)
-        if page >= len(result.hits):
+        if page >= len(result.passages):
             await self._answer_query(query, texts.EXPIRED)
             return
         await self._answer_query(query)
@@ -321,7 +327,7 @@ class Pasokh:
             text = html_messages(passage_pieces(result, page))[0]
             await self._edit(message, message.message_id, text, passage_keyboard(result, asked.id, page))
             return
-        hit = result.hits[page]
+        hit = result.passages[page].hit
         messages = html_messages(article_pieces(index, hit.sentence.article))
         if len(messages) > ARTICLE_MESSAGES:
             messages = [*messages[: ARTICLE_MESSAGES - 1], html.escape(texts.ARTICLE_TRUNCATED.strip())]
@@ -346,19 +352,34 @@ class Pasokh:
             return
         self.metrics.asked("inline")
         result = await self._search(question)
+        answered = result.answered
+        passages = result.passages if answered else result.passages[:NEAREST_INLINE]
+        # Each result posts its answering sentence and source; its description is that sentence. Nearest
+        # passages of a question without an answer say so, in the list and in what they post.
+        prefix = "" if answered else texts.INLINE_NEAREST
+        room = MAX_MESSAGE - utf16_len(prefix)
         articles = [
             InlineQueryResultArticle(
                 id=str(i),
-                title=display(hit.article.title)[:100],
-                description=hit_snippet(hit),
+                title=(passage.title if answered else texts.INLINE_NEAREST_TITLE.format(passage.title))[:100],
+                description=prefix + snippet(passage.sentence),
                 input_message_content=InputTextMessageContent(
-                    html_messages(passage_pieces(result, i, footer=False))[0], parse_mode=ParseMode.HTML
+                    to_html(
+                        [
+                            (prefix, PLAIN),
+                            *passage_pieces(result, i, footer=False, context=False, limit=room),
+                        ]
+                    ),
+                    parse_mode=ParseMode.HTML,
                 ),
             )
-            for i, hit in enumerate(result.hits)
+            for i, passage in enumerate(passages)
         ]
+        button = None if answered else InlineQueryResultsButton(text=texts.INLINE_ASK_PRIVATELY, start_parameter="ask")
         await deliver(
-            lambda: query.answer(articles, cache_time=30, is_personal=False), what="inline answer", idempotent=True
+            lambda: query.answer(articles, cache_time=30, is_personal=False, button=button),
+            what="inline answer",
+            idempotent=True,
         )
         self.metrics.replied(arrived)
 
@@ -414,7 +435,7 @@ class Pasokh:
         if fleet is not None:
             text = "\n".join(filter(None, [text, fleet_text(fleet)]))
         markup = confirm_reload_keyboard() if report.held else None
-        messages = html_messages([(text, False)])
+        messages = html_messages([(text, PLAIN)])
         for i, part in enumerate(messages):
             last = i == len(messages) - 1
             await self._reply(message, part, html_text=True, markup=markup if last else None)
@@ -481,7 +502,7 @@ class Pasokh:
         # Users wrote these: one line each, without control or bidi-override characters, escaped.
         lines = ["❓ آخرین پرسش‌های بی‌پاسخ:"]
         lines += [f"{fa(i)}. {single_line(row.question)}" for i, row in enumerate(rows, 1)]
-        for text in html_messages([("\n".join(lines), False)]):
+        for text in html_messages([("\n".join(lines), PLAIN)]):
             await self._reply(message, text, html_text=True)
 
     # -- errors -----------------------------------------------------------------------------------

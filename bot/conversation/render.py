@@ -1,5 +1,10 @@
-"""Telegram HTML for answers and articles: matched words in bold, every dynamic piece escaped,
-messages split under Telegram's 4096-character limit at paragraph, sentence or word boundaries.
+"""Telegram HTML for answers and articles, every dynamic piece escaped.
+
+A passage is one message: the sentence that answers stands out in plain text, with the words that found
+the question's in bold, between its neighbours set as quotes (context, quieter); then the article's title
+and date. A passage too long for one message is cut at a word boundary, clearly («…»), keeping its source.
+Whole articles are split under Telegram's 4096-character limit at paragraph, sentence or word boundaries,
+never inside a grapheme (🇮🇷, 👍🏽).
 """
 
 from __future__ import annotations
@@ -9,25 +14,21 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 
+import regex
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from retrieval import Hit, Index
-from retrieval.answer import (
-    TEXTS,
-    Answer,
-    Outcome,
-    highlight_spans,
-    passage_text,
-    source_lines,
-    to_persian_digits,
-)
-from retrieval.normalize import display
+from retrieval import Index
+from retrieval.answer import TEXTS, Answer, Outcome, Passage, source_lines, to_persian_digits
 
 __all__ = [
+    "BOLD",
     "MAX_MESSAGE",
+    "PLAIN",
+    "QUOTE",
     "RLM",
     "Piece",
     "article_pieces",
+    "clip",
     "fa",
     "fa_decimal",
     "first_keyboard",
@@ -38,7 +39,10 @@ __all__ = [
     "passage_keyboard",
     "passage_pieces",
     "single_line",
+    "snippet",
+    "source_pieces",
     "to_html",
+    "utf16_len",
 ]
 
 MAX_MESSAGE = 4096
@@ -47,42 +51,83 @@ BACK = "▶️ قبلی"
 NEAREST = "نزدیک‌ترین نتیجه‌ها"
 WHOLE_ARTICLE = "📄 متن کامل خبر"
 
-Piece = tuple[str, bool]
-"""A run of plain text, and whether it is bold."""
+Style = str
+PLAIN, BOLD, QUOTE = "", "b", "blockquote"
+Piece = tuple[str, Style]
+"""A run of plain text, and how it is shown: ``PLAIN``, ``BOLD`` or ``QUOTE`` (a quoted block)."""
+CUT = "…"
 
 _CALLBACK = re.compile(r"^(more|art):([0-9]{1,15}):([0-9]{1,2})$")
 
 
-def _emphasised(text: str, question: str) -> list[Piece]:
+def _marked(text: str, marks: Sequence[tuple[int, int]]) -> list[Piece]:
     pieces: list[Piece] = []
     at = 0
-    for start, end in highlight_spans(text, question):
-        pieces.extend([(text[at:start], False), (text[start:end], True)])
+    for start, end in marks:
+        pieces.extend([(text[at:start], PLAIN), (text[start:end], BOLD)])
         at = end
-    pieces.append((text[at:], False))
+    pieces.append((text[at:], PLAIN))
     return [p for p in pieces if p[0]]
 
 
 def first_pieces(result: Answer) -> list[Piece]:
     """The first reply to a question: the best passage, or the polite "no answer"."""
-    if result.answered:
+    if result.answered and result.passages:
         return passage_pieces(result, 0)
-    return [(TEXTS.get(result.outcome, TEXTS[Outcome.NOT_FOUND]), False)]
+    return [(TEXTS.get(result.outcome, TEXTS[Outcome.NOT_FOUND]), PLAIN)]
 
 
-def passage_pieces(result: Answer, page: int, *, footer: bool = True) -> list[Piece]:
-    """Passage ``page`` of a result: the sentence and its neighbours, matched words bold, its source.
-
-    With ``footer``, passages other than the answer say which of how many they are.
-    """
-    hit = result.hits[page]
-    pieces = _emphasised(" ".join(passage_text(hit)), result.question)
-    source = source_lines(hit.article)
-    pieces += [("\n\n", False), (source[0][:2], False), (source[0][2:], True)]
-    pieces += [("\n" + line, False) for line in source[1:]]
-    if footer and (page > 0 or not result.answered):
-        pieces.append((f"\n\n🔎 {fa(page + 1)} از {fa(len(result.hits))}", False))
+def source_pieces(passage: Passage) -> list[Piece]:
+    """The title (bold) and the date of a passage's article."""
+    pieces: list[Piece] = [("📰 ", PLAIN), (passage.title, BOLD)]
+    if passage.date is not None:
+        pieces.append((f"\n📅 {passage.date}", PLAIN))
     return pieces
+
+
+def passage_pieces(
+    result: Answer, page: int, *, footer: bool = True, context: bool = True, limit: int = MAX_MESSAGE
+) -> list[Piece]:
+    """Passage ``page`` of a result as one message of at most ``limit`` UTF-16 units: the neighbours as
+    quotes around the answering sentence (without ``context``, the sentence alone), its source, and (with
+    ``footer``, for passages other than the answer) which of how many it is. A passage too long is cut,
+    clearly, never its source."""
+    passage = result.passages[page]
+    tail = [("\n\n", PLAIN), *source_pieces(passage)]
+    if footer and (page > 0 or not result.answered):
+        tail.append((f"\n\n🔎 {fa(page + 1)} از {fa(len(result.passages))}", PLAIN))
+    room = limit - sum(utf16_len(t) for t, _ in tail)
+    body: list[Piece] = []
+    if context and passage.before:
+        body += [(passage.before, QUOTE), ("\n", PLAIN)]
+    body += _marked(passage.sentence, passage.marks)
+    if context and passage.after:
+        body += [("\n", PLAIN), (passage.after, QUOTE)]
+    if sum(utf16_len(t) for t, _ in body) > room:  # a giant sentence: the sentence alone, cut to fit
+        body = clip(_marked(passage.sentence, passage.marks), room)
+    return body + tail
+
+
+def clip(pieces: Sequence[Piece], limit: int) -> list[Piece]:
+    """The start of ``pieces`` within ``limit`` UTF-16 units, cut at a word boundary and marked «…»."""
+    text = "".join(t for t, _ in pieces)
+    end = _cut(text, limit - utf16_len(" " + CUT))
+    return [*_slice(pieces, 0, end), (" " + CUT, PLAIN)]
+
+
+def _slice(pieces: Sequence[Piece], start: int, end: int) -> list[Piece]:
+    """The pieces' text from character ``start`` to ``end``, styles kept."""
+    starts = list(itertools.accumulate((len(t) for t, _ in pieces), initial=0))
+    return [
+        (piece[max(start, a) - a : min(end, b) - a], style)
+        for (piece, style), a, b in zip(pieces, starts, starts[1:], strict=False)
+        if a < end and b > start
+    ]
+
+
+def utf16_len(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units."""
+    return len(text) + sum(ord(c) > 0xFFFF for c in text)
 
 
 def fa(n: float | str) -> str:
@@ -107,21 +152,22 @@ def isolated(text: str) -> str:
 def article_pieces(index: Index, article_position: int) -> list[Piece]:
     """A whole article: its title in bold, its date, and its paragraphs."""
     source = source_lines(index.articles[article_position])
-    pieces: list[Piece] = [(source[0][:2], False), (source[0][2:], True)]
-    pieces += [("\n" + line, False) for line in source[1:]]
+    pieces: list[Piece] = [(source[0][:2], PLAIN), (source[0][2:], BOLD)]
+    pieces += [("\n" + line, PLAIN) for line in source[1:]]
     paragraphs = itertools.groupby(index.article_sentences(article_position), key=lambda s: s.paragraph)
-    text = "\n\n".join(" ".join(display(s.text) for s in sentences) for _, sentences in paragraphs)
-    pieces.append(("\n\n" + text, False))
+    text = "\n\n".join(" ".join(s.display for s in sentences) for _, sentences in paragraphs)
+    pieces.append(("\n\n" + text, PLAIN))
     return pieces
 
 
 def _cut(text: str, limit: int) -> int:
-    """Where to end a chunk of ``text`` no longer than ``limit`` UTF-16 units: the latest good boundary."""
+    """Where to end a chunk of ``text`` no longer than ``limit`` UTF-16 units: the latest good boundary,
+    else the last whole grapheme that fits (never a flag or an emoji with its modifier split)."""
     units, end = 0, len(text)
-    for i, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
+    for grapheme in regex.finditer(r"\X", text):
+        units += utf16_len(grapheme.group())
         if units > limit:
-            end = i
+            end = grapheme.start()
             break
     if end == len(text):
         return end
@@ -134,19 +180,13 @@ def _cut(text: str, limit: int) -> int:
 
 
 def split_pieces(pieces: Sequence[Piece], limit: int = MAX_MESSAGE) -> list[list[Piece]]:
-    """Split pieces into messages of at most ``limit`` characters of text, at the best boundaries."""
+    """Split pieces into messages of at most ``limit`` UTF-16 units of text, at the best boundaries."""
     text = "".join(t for t, _ in pieces)
-    starts = list(itertools.accumulate((len(t) for t, _ in pieces), initial=0))
     chunks: list[list[Piece]] = []
     start = 0
     while start < len(text):
-        end = start + _cut(text[start:], limit)
-        chunk = [
-            (piece[max(start, a) - a : min(end, b) - a], bold)
-            for (piece, bold), a, b in zip(pieces, starts, starts[1:], strict=False)
-            if a < end and b > start
-        ]
-        chunks.append(chunk)
+        end = start + max(_cut(text[start:], limit), 1)
+        chunks.append(_slice(pieces, start, end))
         start = end
     return chunks
 
@@ -154,9 +194,9 @@ def split_pieces(pieces: Sequence[Piece], limit: int = MAX_MESSAGE) -> list[list
 def to_html(pieces: Iterable[Piece]) -> str:
     """Render pieces as Telegram HTML; every piece is escaped."""
     parts = []
-    for text, bold in pieces:
+    for text, style in pieces:
         escaped = html.escape(text, quote=False)
-        parts.append(f"<b>{escaped}</b>" if bold and text.strip() else escaped)
+        parts.append(f"<{style}>{escaped}</{style}>" if style and text.strip() else escaped)
     return "".join(parts).strip()
 
 
@@ -179,7 +219,7 @@ def passage_keyboard(result: Answer, question_id: int, page: int) -> InlineKeybo
     row = []
     if page > 0:
         row.append(InlineKeyboardButton(BACK, callback_data=f"more:{question_id}:{page - 1}"))
-    if page + 1 < len(result.hits):
+    if page + 1 < len(result.passages):
         row.append(InlineKeyboardButton(MORE, callback_data=f"more:{question_id}:{page + 1}"))
     article = [InlineKeyboardButton(WHOLE_ARTICLE, callback_data=f"art:{question_id}:{page}")]
     return InlineKeyboardMarkup([row, article] if row else [article])
@@ -202,7 +242,6 @@ def single_line(text: str) -> str:
     return " ".join(_UNSAFE_IN_A_LINE.sub(" ", text).split())
 
 
-def hit_snippet(hit: Hit, limit: int = 200) -> str:
-    """A sentence shortened for an inline result's description."""
-    text = display(hit.sentence.text)
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+def snippet(text: str, limit: int = 200) -> str:
+    """Text shortened at a word boundary for an inline result's description."""
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + CUT
