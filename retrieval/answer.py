@@ -69,7 +69,11 @@ class Outcome(enum.Enum):
     NO_CONTENT = "no_content"
     """Only question words, stopwords or punctuation («چه کسی است؟», «؟؟؟»)."""
     SMALL_TALK = "small_talk"
-    """A greeting or thanks."""
+    """A greeting, or other courtesy."""
+    THANKS = "thanks"
+    """Thanks («ممنون»، «مرسی»)."""
+    GOODBYE = "goodbye"
+    """A goodbye («خداحافظ»)."""
     EMPTY = "empty"
 
 
@@ -81,7 +85,9 @@ TEXTS = {
     Outcome.NO_CONTENT: (
         f"پرسش شما واژه‌ای برای جست‌وجو ندارد. لطفاً دربارهٔ موضوعی از خبرها بپرسید؛ مثلاً: «{EXAMPLE_QUESTION}»"
     ),
-    Outcome.SMALL_TALK: (f"سلام! من پاسخ هستم. پرسش خود را دربارهٔ خبرها بنویسید؛ مثلاً: «{EXAMPLE_QUESTION}»"),
+    Outcome.SMALL_TALK: f"سلام! من «پاسخ» هستم. پرسش خود را دربارهٔ خبرها بنویسید؛ مثلاً: «{EXAMPLE_QUESTION}»",
+    Outcome.THANKS: "خواهش می‌کنم 🌷 هر پرسش دیگری دربارهٔ خبرها داشتید، بنویسید.",
+    Outcome.GOODBYE: "خدانگهدار! هر وقت پرسشی دربارهٔ خبرها داشتید، من اینجا هستم.",
     Outcome.EMPTY: f"لطفاً پرسش خود را بنویسید؛ مثلاً: «{EXAMPLE_QUESTION}»",
 }
 
@@ -170,11 +176,21 @@ def answer(index: Index, question: str, k: int = 3) -> Answer:
     searched = searchable(question)
     if not analysis.content_words(searched):
         words = analysis.words(searched)
-        small_talk = bool(words) and all(w in analysis.COURTESIES for w in words)
-        return Answer(question, Outcome.SMALL_TALK if small_talk else Outcome.NO_CONTENT, ())
+        return Answer(question, _courtesy(words), ())
     hits = tuple(index.search(searched, max(k, 1)))
     answered = bool(hits) and hits[0].coverage >= MIN_COVERAGE
     return Answer(question, Outcome.ANSWERED if answered else Outcome.NOT_FOUND, hits)
+
+
+def _courtesy(words: Sequence[str]) -> Outcome:
+    """What a message without content words is: thanks, a goodbye, other small talk, or nothing to search."""
+    if not words or not all(w in analysis.COURTESIES for w in words):
+        return Outcome.NO_CONTENT
+    if any(w in analysis.GOODBYES for w in words):
+        return Outcome.GOODBYE
+    if any(w in analysis.THANKS for w in words):
+        return Outcome.THANKS
+    return Outcome.SMALL_TALK
 
 
 # -- presentation --------------------------------------------------------------------------------

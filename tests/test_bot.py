@@ -484,3 +484,21 @@ async def _reload_replies(api: BotApiStandin) -> list[Call]:
     api.private_message("/help", user_id=ADMIN_ID)  # sentinel: handled after the reload, in order
     await api.wait_for(lambda c: sent_to(ADMIN_ID)(c) and "راهنما" in plain(c.params["text"]))
     return [c for c in api.calls("sendMessage") if int(c.params["chat_id"]) == ADMIN_ID][sent:-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"), [("ممنون", Outcome.THANKS), ("خیلی مرسی", Outcome.THANKS), ("خداحافظ", Outcome.GOODBYE)]
+)
+async def test_thanks_and_goodbye_get_a_fitting_reply_in_private_and_silence_in_groups(
+    api: BotApiStandin, bot: RunningBot, text: str, outcome: Outcome
+) -> None:
+    [reply] = await ask_private(api, text)
+    assert reply == TEXTS[outcome]
+    assert "من پاسخ هستم" not in reply
+    first = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")
+    [answer] = await api.wait_for(replies_to(first.update["message"]["message_id"], GROUP_ID))
+    bot_message = answer.response["result"]["message_id"] if answer.response else 0
+    asked = api.reply(GROUP_ID, bot_message, text)  # a reply to the bot in a group
+    sentinel = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")  # handled after it, in order
+    await api.wait_for(replies_to(sentinel.update["message"]["message_id"], GROUP_ID))
+    assert not [c for c in api.calls() if replies_to(asked.update["message"]["message_id"], GROUP_ID)(c)]

@@ -200,6 +200,8 @@ class Pasokh:
             return
         self.metrics.asked("private" if message.chat.type == ChatType.PRIVATE else "group")
         result = await self._search(question)
+        if result.outcome in (Outcome.THANKS, Outcome.GOODBYE) and message.chat.type != ChatType.PRIVATE:
+            return  # «ممنون» in a group is said to the others as much as to the bot: no quoted reply
         if result.outcome in (Outcome.ANSWERED, Outcome.NOT_FOUND):
             self.metrics.outcome(result.answered)
             await self.records.count("answered" if result.answered else "unanswered")
