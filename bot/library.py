@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval import Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
+from retrieval import Flawed, Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
 from retrieval.errors import FolderProblem
 from retrieval.store import load_index, save_index
 
@@ -35,6 +35,8 @@ class ReloadReport:
     removed: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     rejected: tuple[Rejected, ...] = ()
+    flawed: tuple[Flawed, ...] = ()
+    """Files loaded with a flaw editors should fix (a header date that is no date)."""
     error: str | None = None
     """Why the reload failed, in English (logs); None when it worked."""
     held: bool = False
@@ -71,6 +73,7 @@ class Library:
         self.index_dir = index_dir
         self._index: Index | None = None
         self._rejected: tuple[Rejected, ...] = ()
+        self._flawed: tuple[Flawed, ...] = ()
         self._reloading = asyncio.Lock()
         self.loaded_at = 0.0
         """When the seeds of the current index were read (Unix time): a reload announced later is news."""
@@ -88,6 +91,11 @@ class Library:
         return self._index is not None
 
     @property
+    def flawed(self) -> tuple[Flawed, ...]:
+        """Seed files the last successful load took in with a flaw."""
+        return self._flawed
+
+    @property
     def rejected(self) -> tuple[Rejected, ...]:
         """Seed files skipped by the last successful load."""
         return self._rejected
@@ -99,7 +107,7 @@ class Library:
         """
         read_at = time.time()
         seeds = load_seeds(self.seeds_dir)
-        self._rejected = seeds.rejected
+        self._rejected, self._flawed = seeds.rejected, seeds.flawed
         index = self._load_saved(seeds) or self._build(seeds)
         self._index, self.loaded_at = index, read_at
         return index
@@ -122,9 +130,9 @@ class Library:
                 _logger.warning("could not save the index to %s: %s", self.index_dir, exc)
         return index
 
-    def _load_and_build(self) -> tuple[Index, tuple[Rejected, ...]]:
+    def _load_and_build(self) -> tuple[Index, SeedSet]:
         seeds = load_seeds(self.seeds_dir)
-        return self._build(seeds), seeds.rejected
+        return self._build(seeds), seeds
 
     async def reload(self, *, allow_shrink: bool = False) -> ReloadReport:
         """Rebuild from the seeds folder off the event loop and swap the new index in whole.
@@ -140,7 +148,7 @@ class Library:
         async with self._reloading:
             started, read_at = time.perf_counter(), time.time()
             try:
-                new, rejected = await asyncio.to_thread(self._load_and_build)
+                new, seeds = await asyncio.to_thread(self._load_and_build)
             except (SeedsError, OSError) as exc:
                 seconds = time.perf_counter() - started
                 _logger.warning("reload failed, the previous index stays: %s", exc)
@@ -149,7 +157,8 @@ class Library:
             seconds = time.perf_counter() - started
             held = not allow_shrink and _shrinks(old, new)
             if not held:
-                self._index, self._rejected, self.loaded_at = new, rejected, read_at
+                self._index, self.loaded_at = new, read_at
+                self._rejected, self._flawed = seeds.rejected, seeds.flawed
         old_digests, new_digests = _digests(old), _digests(new)
         kept = new_digests.keys() & old_digests.keys()
         report = ReloadReport(
@@ -160,7 +169,8 @@ class Library:
             added=tuple(sorted(new_digests.keys() - old_digests.keys())),
             removed=tuple(sorted(old_digests.keys() - new_digests.keys())),
             changed=tuple(sorted(k for k in kept if new_digests[k] != old_digests[k])),
-            rejected=rejected,
+            rejected=seeds.rejected,
+            flawed=seeds.flawed,
             held=held,
         )
         if held:
@@ -180,6 +190,6 @@ class Library:
             len(report.added),
             len(report.removed),
             len(report.changed),
-            len(rejected),
+            len(seeds.rejected),
         )
         return report

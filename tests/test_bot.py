@@ -318,6 +318,17 @@ async def test_admin_reload_reports_added_changed_and_rejected_files(api: BotApi
     assert "۵ ریشتر" in answer
 
 
+async def test_a_header_date_that_is_no_date_is_named_in_the_reload_report(api: BotApiStandin, bot: RunningBot) -> None:
+    write_seed(bot.seeds, "005_odd.txt", "date 2026-13-45 خبر با تاریخ نادرست\nمتن خبری با تاریخ نادرست.")
+    write_seed(bot.seeds, "006_jalali.txt", "date 1404/09/05 خبر با تاریخ شمسی\nمتن خبری که تاریخ شمسی دارد.")
+    replies = await _reload_replies(api)
+    report = plain(replies[-1].params["text"])
+    assert "افزوده: \u2068005_odd\u2069، \u2068006_jalali\u2069" in report  # both load...
+    assert "\u200f• \u2068005_odd.txt\u2069: تاریخ خط نخست خوانا نیست" in report  # ...the odd one is named
+    [answer] = await ask_private(api, "خبری که تاریخ شمسی دارد")
+    assert "۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)" in answer  # a Jalali header read as Jalali, shown in both calendars
+
+
 async def test_failed_reload_keeps_the_old_index(api: BotApiStandin, bot: RunningBot) -> None:
     for path in bot.seeds.iterdir():
         path.write_bytes(b"\x00")

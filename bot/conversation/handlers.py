@@ -460,12 +460,12 @@ class Pasokh:
         ]
         for label, names in (("افزوده", report.added), ("حذف‌شده", report.removed), ("تغییرکرده", report.changed)):
             lines.append(f"{label}: {_listing(names)}")
-        if report.rejected:
-            lines.append(texts.RELOAD_REJECTED)
-            shown = report.rejected[:LISTED]
-            lines.extend(f"{RLM}• {isolated(r.name)}: {texts.PROBLEMS[r.problem]}" for r in shown)
-            if len(report.rejected) > LISTED:
-                lines.append(f"{RLM}• {texts.AND_MORE.format(fa(len(report.rejected) - LISTED))}")
+        for heading, files in ((texts.RELOAD_REJECTED, report.rejected), (texts.RELOAD_FLAWED, report.flawed)):
+            if files:
+                lines.append(heading)
+                lines.extend(f"{RLM}• {isolated(f.name)}: {texts.PROBLEMS[f.problem]}" for f in files[:LISTED])
+                if len(files) > LISTED:
+                    lines.append(f"{RLM}• {texts.AND_MORE.format(fa(len(files) - LISTED))}")
         return "\n".join(lines)
 
     async def stats(self, update: Update, context: Context) -> None:

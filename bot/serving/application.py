@@ -83,6 +83,8 @@ def log_start(application: App, settings: Settings, library: Library) -> None:
     _logger.info("serving %d articles, %d sentences as @%s", len(index.articles), len(index), me.username)
     for rejected in library.rejected:
         _logger.warning("skipped seed file %s: %s", rejected.name, rejected.reason)
+    for flawed in library.flawed:
+        _logger.warning("seed file %s loaded with a flaw: %s", flawed.name, flawed.reason)
     if me.can_read_all_group_messages:
         _logger.info("privacy mode is off: in groups the bot reads every message and answers mentions")
     else:
