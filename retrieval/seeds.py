@@ -86,6 +86,8 @@ class Problem(enum.Enum):
     UNREADABLE = "unreadable"
     BROKEN_LINK = "broken_link"
     NOT_A_FILE = "not_a_file"
+    OUTSIDE = "outside"
+    """A symbolic link to a file outside the seeds folder (it could expose any file the bot can read)."""
     VANISHED = "vanished"
     DUPLICATE = "duplicate"
     BAD_DATE = "bad_date"
@@ -247,12 +249,16 @@ def _too_large(size: int) -> _Skip:
     return _Skip(Problem.TOO_LARGE, f"too large: {size / 1e6:.1f} MB (limit {MAX_FILE_BYTES / 1e6:.0f} MB)")
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, root: Path | None = None) -> bytes:
     """Return the file's bytes, or raise ``_Skip`` with why it cannot be read.
 
+    Only a regular file whose real path lies inside ``root`` (when given) is read: a link out of the
+    seeds folder (to the bot's environment file, say) would otherwise be indexed and served to anyone.
     The size is checked before reading, so a huge file costs a ``stat``, not a read.
     """
     try:
+        if root is not None and not path.resolve(strict=True).is_relative_to(root.resolve(strict=True)):
+            raise _Skip(Problem.OUTSIDE, "a symbolic link to a file outside the seeds folder")
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
             raise _Skip(Problem.NOT_A_FILE, "a folder, not a file")
@@ -327,14 +333,17 @@ def load_file(path: Path) -> Article | Rejected:
     return load_file_checked(path)[0]
 
 
-def load_file_checked(path: Path) -> tuple[Article | Rejected, tuple[Flawed, ...]]:
-    """Load one seed file, or say why it was skipped; and the flaws of a file that loaded."""
+def load_file_checked(path: Path, root: Path | None = None) -> tuple[Article | Rejected, tuple[Flawed, ...]]:
+    """Load one seed file, or say why it was skipped; and the flaws of a file that loaded.
+
+    With ``root``, a file whose real path lies outside that folder is skipped (``Problem.OUTSIDE``).
+    """
     name = _printable_name(path.name)
     try:
         if name != path.name:
             # The id would not survive printing, JSON or the index's manifest.
             raise _Skip(Problem.NOT_UTF8, "the file name is not UTF-8: rename it")
-        data = _read(path)
+        data = _read(path, root)
         text = _decode(data)
         try:
             article, flaws = read_article(
@@ -379,7 +388,7 @@ def load_seeds(folder: Path, *, progress: Callable[[int, int], None] | None = No
     flawed: list[Flawed] = []
     seen: set[str] = set()
     for done, path in enumerate(paths, 1):
-        result, flaws = load_file_checked(path)
+        result, flaws = load_file_checked(path, folder)
         if isinstance(result, Article) and result.id in seen:
             result = Rejected(
                 path.name, f"duplicate article id {result.id!r} (another file has the same name)", Problem.DUPLICATE

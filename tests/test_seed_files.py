@@ -397,3 +397,29 @@ async def test_library_keeps_the_old_index_when_the_folder_vanishes_mid_reload(
     assert report.error is not None
     assert "seeds folder disappeared while loading" in report.error
     assert library.index is old
+
+
+def test_a_link_out_of_the_seeds_folder_is_never_read(tmp_path: Path) -> None:
+    seeds, outside = tmp_path / "seeds", tmp_path / "etc"
+    seeds.mkdir()
+    outside.mkdir()
+    secret = outside / "pasokh.env"
+    secret.write_text("تنظیمات\nTELEGRAM_BOT_TOKEN=123456:secret-token-value است.\n", encoding="utf-8")
+    write_seed(seeds, "a_news.txt", GOOD)
+    (seeds / "b_env.txt").symlink_to(secret)  # a stranger would ask «TELEGRAM_BOT_TOKEN چیست؟»
+    (seeds / "c_passwd.txt").symlink_to("/etc/passwd")
+    (seeds / "d_alias.txt").symlink_to(seeds / "a_news.txt")  # a link inside the folder is fine
+    loaded = load_seeds(seeds)
+    assert sorted(a.id for a in loaded.articles) == ["a_news", "d_alias"]
+    assert {(r.name, r.problem) for r in loaded.rejected} == {
+        ("b_env.txt", Problem.OUTSIDE),
+        ("c_passwd.txt", Problem.OUTSIDE),
+    }
+    result = answer(build_index(loaded), "TELEGRAM_BOT_TOKEN چیست؟")
+    assert not any("secret-token-value" in h.sentence.text for h in result.hits)
+
+
+def test_every_problem_has_words_for_editors() -> None:
+    from bot.conversation.texts import PROBLEMS
+
+    assert set(PROBLEMS) == set(Problem)
