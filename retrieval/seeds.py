@@ -21,6 +21,7 @@ import enum
 import errno
 import hashlib
 import logging
+import os
 import re
 import stat
 from collections.abc import Callable, Iterable
@@ -257,7 +258,9 @@ def _read(path: Path, root: Path | None = None) -> bytes:
     The size is checked before reading, so a huge file costs a ``stat``, not a read.
     """
     try:
-        if root is not None and not path.resolve(strict=True).is_relative_to(root.resolve(strict=True)):
+        # os.path.realpath, not Path.resolve: a link loop must be an OSError (ELOOP), not a RuntimeError.
+        real = Path(os.path.realpath(path, strict=True))
+        if root is not None and not real.is_relative_to(os.path.realpath(root, strict=True)):
             raise _Skip(Problem.OUTSIDE, "a symbolic link to a file outside the seeds folder")
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
