@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{(with_all - with_one) / (len(asked) - 1) * 1000:.2f} ms per question"
     )
 
-    from bot.cli import _as_json
+    from bot.terminal import _as_json
     from retrieval.answer import answer
 
     def pasokh_once(q: str) -> None:
