@@ -87,6 +87,7 @@ class Problem(enum.Enum):
     UNREADABLE = "unreadable"
     BROKEN_LINK = "broken_link"
     NOT_A_FILE = "not_a_file"
+    BAD_NAME = "bad_name"
     OUTSIDE = "outside"
     """A symbolic link to a file outside the seeds folder (it could expose any file the bot can read)."""
     VANISHED = "vanished"
@@ -326,9 +327,15 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
 def _printable_name(name: str) -> str:
-    """The file name as text that can be printed and stored (undecodable bytes shown as «�»)."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """The file name as one safe line: undecodable bytes shown as «�», and control, line-break and
+    direction characters escaped (``\\n``, ``\\u202e``), so a name can neither forge a line of output
+    nor reorder the text around it."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _UNSAFE_NAME.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def load_file(path: Path) -> Article | Rejected:
@@ -344,8 +351,8 @@ def load_file_checked(path: Path, root: Path | None = None) -> tuple[Article | R
     name = _printable_name(path.name)
     try:
         if name != path.name:
-            # The id would not survive printing, JSON or the index's manifest.
-            raise _Skip(Problem.NOT_UTF8, "the file name is not UTF-8: rename it")
+            # The id would not survive printing, JSON or the index's manifest, or would be shown as a title.
+            raise _Skip(Problem.BAD_NAME, "the file name is not UTF-8 or has control characters: rename it")
         data = _read(path, root)
         text = _decode(data)
         try:

@@ -226,7 +226,8 @@ def test_a_file_name_that_is_not_utf8_is_named_and_loading_goes_on(tmp_path: Pat
         (tmp_path / os.fsdecode(b"\xff\xfe.txt")).write_bytes(ARTICLE.encode())
     except OSError:
         pytest.skip("this file system refuses names that are not UTF-8")
-    assert _rejected(tmp_path) == {"\ufffd\ufffd.txt": ("the file name is not UTF-8: rename it", Problem.NOT_UTF8)}
+    reason = "the file name is not UTF-8 or has control characters: rename it"
+    assert _rejected(tmp_path) == {"\ufffd\ufffd.txt": (reason, Problem.BAD_NAME)}
     build_index(load_seeds(tmp_path))  # the good article still builds
 
 
@@ -424,3 +425,24 @@ def test_every_problem_has_words_for_editors() -> None:
     from bot.conversation.texts import PROBLEMS
 
     assert set(PROBLEMS) == set(Problem)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("forged\npasokh: loaded 1000 articles.txt", "forged\\npasokh: loaded 1000 articles.txt"),
+        ("\u202etxt.exe.txt", "\\u202etxt.exe.txt"),
+    ],
+)
+def test_file_names_that_could_forge_output_or_reorder_text_are_refused_and_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, shown: str
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    write_seed(seeds, "good.txt", GOOD)
+    write_seed(seeds, name, "date 2025-01-01\nمتنی که عنوانش نام پرونده می‌شد.")
+    assert main(["ask", "--seeds", str(seeds), "زلزله کرمان"]) == 0
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if "skipped" in line]  # one line, not a forged second
+    assert shown in line and "rename it" in line
+    assert "\u202e" not in err

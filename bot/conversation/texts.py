@@ -66,6 +66,7 @@ PROBLEMS = {
     Problem.UNREADABLE: "پرونده خواندنی نیست (دسترسی)",
     Problem.BROKEN_LINK: "پیوند نمادین به پرونده‌ای ناموجود است",
     Problem.NOT_A_FILE: "پروندهٔ معمولی نیست",
+    Problem.BAD_NAME: "نام پرونده نویسه‌های نامعتبر یا کنترلی دارد؛ نامش را عوض کنید",
     Problem.OUTSIDE: "پیوند نمادین به پرونده‌ای بیرون از پوشهٔ خبرهاست",
     Problem.VANISHED: "هنگام خواندن ناپدید شد",
     Problem.DUPLICATE: "نامش با پرونده‌ای دیگر یکی است",
