@@ -92,7 +92,7 @@ TEXTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Passage:
     """What a reader is shown for one hit: the answering sentence, its neighbours, the words to mark, and
     the source. All text is the article's own, as displayed (computed when the index was built)."""
@@ -103,12 +103,16 @@ class Passage:
     """The sentence before it, for context (None at the start of the article, or already shown)."""
     after: str | None
     """The sentence after it (None at the end, or already shown)."""
-    marks: tuple[tuple[int, int], ...]
-    """(start, end) spans in ``sentence`` of the words that found the question's content words."""
     title: str
     date: str | None
     """The article's date in both calendars («۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)»), None when unknown."""
     hit: Hit
+
+    @functools.cached_property
+    def marks(self) -> tuple[tuple[int, int], ...]:
+        """(start, end) spans in ``sentence`` of the words that found the question's content words
+        (worked out when asked: a plain reply never needs them)."""
+        return tuple(marked_spans(self.sentence, self.hit.terms))
 
     @property
     def text(self) -> str:
@@ -158,7 +162,6 @@ def distinct_passages(hits: Sequence[Hit]) -> tuple[Passage, ...]:
                 sentence=text,
                 before=context[0].display if context[0] is not None else None,
                 after=context[1].display if context[1] is not None else None,
-                marks=tuple(marked_spans(text, hit.terms)),
                 title=hit.article.display_title,
                 date=format_date(hit.article.date) if hit.article.date is not None else None,
                 hit=hit,
