@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from retrieval import Flawed, Index, IndexFileError, Rejected, SeedsError, SeedS
 from retrieval.errors import FolderProblem
 from retrieval.store import load_index, save_index
 
-__all__ = ["Library", "ReloadReport"]
+__all__ = ["Library", "ReloadReport", "Stopping"]
 
 _logger = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ def _shrinks(old: Index, new: Index) -> bool:
     return gone > max(SHRINK_LIMIT * len(old.articles), 1)
 
 
+class Stopping(Exception):
+    """The library was closed (the bot is stopping) while it loaded or built an index."""
+
+
 def _digests(index: Index) -> dict[str, str]:
     return {a.id: a.digest for a in index.articles}
 
@@ -75,6 +80,7 @@ class Library:
         self._rejected: tuple[Rejected, ...] = ()
         self._flawed: tuple[Flawed, ...] = ()
         self._reloading = asyncio.Lock()
+        self._stopping = threading.Event()
         self.loaded_at = 0.0
         """When the seeds of the current index were read (Unix time): a reload announced later is news."""
 
@@ -100,13 +106,24 @@ class Library:
         """Seed files skipped by the last successful load."""
         return self._rejected
 
+    def close(self) -> None:
+        """The bot is stopping: a load or build under way stops at its next file or batch of articles
+        (``Stopping``), so that shutdown never waits for a whole build."""
+        self._stopping.set()
+
+    def _check(self, done: int, total: int) -> None:
+        """Progress callback of loads and builds: stop when the library was closed."""
+        if self._stopping.is_set():
+            raise Stopping(f"stopped after {done} of {total}")
+
     def open(self) -> Index:
         """Load the saved index when it matches the seeds, else build one (and save it). Blocking.
 
-        Raises ``SeedsError`` when the seeds folder is missing or holds nothing loadable.
+        Raises ``SeedsError`` when the seeds folder is missing or holds nothing loadable, ``Stopping`` when
+        the library is closed meanwhile.
         """
         read_at = time.time()
-        seeds = load_seeds(self.seeds_dir)
+        seeds = load_seeds(self.seeds_dir, progress=self._check)
         self._rejected, self._flawed = seeds.rejected, seeds.flawed
         index = self._load_saved(seeds) or self._build(seeds)
         self._index, self.loaded_at = index, read_at
@@ -122,7 +139,7 @@ class Library:
             return None
 
     def _build(self, seeds: SeedSet) -> Index:
-        index = build_index(seeds)
+        index = build_index(seeds, progress=self._check)
         if self.index_dir is not None:
             try:
                 save_index(index, self.index_dir)
@@ -131,7 +148,7 @@ class Library:
         return index
 
     def _load_and_build(self) -> tuple[Index, SeedSet]:
-        seeds = load_seeds(self.seeds_dir)
+        seeds = load_seeds(self.seeds_dir, progress=self._check)
         return self._build(seeds), seeds
 
     async def reload(self, *, allow_shrink: bool = False) -> ReloadReport:
@@ -149,10 +166,12 @@ class Library:
             started, read_at = time.perf_counter(), time.time()
             try:
                 new, seeds = await asyncio.to_thread(self._load_and_build)
-            except (SeedsError, OSError) as exc:
+            except (SeedsError, OSError, Stopping) as exc:
                 seconds = time.perf_counter() - started
                 _logger.warning("reload failed, the previous index stays: %s", exc)
-                problem = exc.problem if isinstance(exc, SeedsError) else FolderProblem.UNREADABLE
+                problem: FolderProblem | None = None  # stopping: nobody will read the report
+                if not isinstance(exc, Stopping):
+                    problem = exc.problem if isinstance(exc, SeedsError) else FolderProblem.UNREADABLE
                 return ReloadReport(*before, *before, seconds, error=str(exc), problem=problem)
             seconds = time.perf_counter() - started
             held = not allow_shrink and _shrinks(old, new)

@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -446,3 +447,24 @@ def test_file_names_that_could_forge_output_or_reorder_text_are_refused_and_show
     [line] = [line for line in err.splitlines() if "skipped" in line]  # one line, not a forged second
     assert shown in line and "rename it" in line
     assert "\u202e" not in err
+
+
+async def test_a_closed_library_stops_loading_and_reloading(tmp_path: Path) -> None:
+    from bot.library import Library, Stopping
+
+    for n in range(3):
+        write_seed(tmp_path, f"{n}.txt", GOOD)
+    library = Library(tmp_path)
+    library.open()
+    before = library.index
+    library.close()  # the bot is stopping: a reload under way gives up at its next file
+    report = await library.reload()
+    assert not report.ok and "stopped" in (report.error or "")
+    assert library.index is before
+    with pytest.raises(Stopping):
+        _closed(Library(tmp_path)).open()
+
+
+def _closed(library: Any) -> Any:
+    library.close()
+    return library

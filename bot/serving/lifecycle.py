@@ -30,7 +30,7 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application
 
-from bot.library import Library
+from bot.library import Library, Stopping
 from bot.sending import Failure, classify, retry_seconds
 from bot.serving.metrics import Metrics
 from bot.serving.updates import PerChatUpdateProcessor
@@ -182,6 +182,7 @@ async def lifecycle(
         yield server
     finally:
         _logger.info("stopping")
+        metrics.library.close()  # a load or reload under way stops at its next batch
         if server is not None:
             await server.stop()
         if application.updater is not None and application.updater.running:
@@ -207,6 +208,8 @@ async def _open(library: Library, stop: asyncio.Event) -> None:
             raise Stopped
     except SeedsError as exc:
         raise StartError(str(exc)) from None
+    except Stopping:
+        raise Stopped from None
 
 
 async def serve(application: App, metrics: Metrics, serving: Serving, stop: asyncio.Event) -> None:
