@@ -27,7 +27,6 @@ __all__ = [
     "answer",
     "distinct_passages",
     "format_date",
-    "highlight_spans",
     "marked_spans",
     "plain_reply",
     "to_persian_digits",
@@ -235,18 +234,6 @@ def plain_reply(result: Answer) -> str:
 
 
 _DISPLAY_WORD = re.compile(r"[^\W_](?:[^\W_]|\u200c)*")
-
-
-def highlight_spans(text: str, question: str) -> list[tuple[int, int]]:
-    """Return the (start, end) character spans of the words of ``text`` that the question asked about."""
-    wanted = set(analysis.content_words(question))
-    wanted_stems = set(analysis.stems(wanted))
-    spans = []
-    for match in _DISPLAY_WORD.finditer(text):
-        word = fold(match.group())
-        if word in wanted or analysis.stems([word])[0] in wanted_stems:
-            spans.append(match.span())
-    return spans
 
 
 def marked_spans(text: str, terms: frozenset[int]) -> list[tuple[int, int]]:

@@ -6,7 +6,7 @@ import pytest
 
 from bot.testing.seed_questions import ANSWERABLE, IN_REPLY, RANKED_BUT_REFUSED, UNANSWERABLE
 from retrieval import Article, Index, build_index
-from retrieval.answer import Outcome, answer, format_date, highlight_spans, plain_reply
+from retrieval.answer import Outcome, answer, format_date, plain_reply
 
 
 @pytest.mark.parametrize(("question", "sentence"), ANSWERABLE, ids=[q for q, _ in ANSWERABLE])
@@ -104,10 +104,12 @@ def test_format_date() -> None:
     assert format_date(dt.date(2024, 3, 20)) == "۱ فروردین ۱۴۰۳ (۲۰ مارس ۲۰۲۴)"
 
 
-def test_highlight_marks_question_words_in_any_spelling() -> None:
-    text = "فرمانده انتظامی استان لرستان در دیدار گفت."
-    spans = highlight_spans(text, "فرمانده انتظامي لرستان كیست؟")
-    assert [text[a:b] for a, b in spans] == ["فرمانده", "انتظامی", "لرستان"]
+def test_marks_are_the_question_words_in_any_spelling_once_each(seed_index: Index) -> None:
+    passage = answer(seed_index, "فرمانده انتظامي لرستان كیست؟").passages[0]  # Arabic ي and ك
+    marked = [passage.sentence[a:b] for a, b in passage.marks]
+    assert sorted(marked) == sorted(["فرمانده", "انتظامی", "لرستان"])  # each once, not every repeat
+    typo = answer(seed_index, "شهید جمشیدپور").passages[0]  # a letter dropped: the correction is marked
+    assert "جمشیدیپور" in [typo.sentence[a:b] for a, b in typo.marks]
 
 
 def test_typo_in_a_rare_word_still_finds_it(seed_index: Index) -> None:
