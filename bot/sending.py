@@ -161,7 +161,8 @@ class RedactingRequest(HTTPXRequest):
         if request_data.contains_files:
             return request_data
         given = request_data.parameters
-        scrubbed = {name: self._scrub(value) for name, value in given.items()}
+        # setWebhook's secret_token is where the webhook secret belongs: the one place it may go.
+        scrubbed = {name: value if name == "secret_token" else self._scrub(value) for name, value in given.items()}
         if scrubbed == given:
             return request_data
         _logger.warning("a secret was removed from an outgoing %s request", url.rsplit("/", 1)[-1])

@@ -264,8 +264,9 @@ async def test_pasokh_run_waits_for_an_unreachable_bot_api_and_then_answers(tmp_
 
     try:
         await asyncio.wait_for(read_until(f"connecting to the Bot API at http://127.0.0.1:{port}/bot"), 120)
-        # A second failed attempt proves it backs off and tries again.
-        await asyncio.wait_for(read_until("the Bot API did not answer getMe (attempt 2"), 30)
+        # A second failed attempt proves it backs off and tries again (after the index has loaded: the
+        # server and the index come first, so /healthz answers meanwhile).
+        await asyncio.wait_for(read_until("the Bot API did not answer getMe (attempt 2"), 120)
         async with BotApiStandin(port=port) as api:  # the Bot API comes back
             reading = asyncio.ensure_future(read_until("this line never comes"))
             await api.wait_for("getUpdates", timeout=60)

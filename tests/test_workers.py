@@ -77,7 +77,7 @@ async def test_a_reload_at_one_worker_changes_the_answers_of_all_three(cluster: 
     await workers.post(1, api.private_message("/reload", user_id=ADMIN_ID).update)
     replies = await api.wait_for(sent_to(ADMIN_ID), count=2, timeout=120)
     report = replies[-1].params["text"]
-    assert "افزوده: zz_observatory" in report, report
+    assert "افزوده: \u2068zz_observatory\u2069" in report, report  # the name isolated in the Persian line
     assert texts.RELOAD_SHARED.format("۳") in report, report  # the admin hears that all three have it
     elapsed = time.monotonic() - started
 
