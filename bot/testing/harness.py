@@ -74,6 +74,7 @@ async def running_bot(
         state_dir=state_dir or tmp_path / "state",
         api_base_url=api.base_url,
         questions_per_minute=questions_per_minute,
+        webhook_secret=webhook.secret if webhook is not None else None,  # as `pasokh run` sets it
     )
     library = Library(settings.seeds_dir)
     library.open()
