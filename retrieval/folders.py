@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import errno
 import functools
+import glob
 import hashlib
 import io
 import mmap
@@ -24,7 +25,8 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,6 +39,7 @@ __all__ = [
     "HashingWriter",
     "ReadFolder",
     "checksum",
+    "forget_pages",
     "map_npy",
     "new_file",
     "one_line",
@@ -49,6 +52,8 @@ CHECKSUM = "sha256"
 (``benchmarks/store_cost.py``)."""
 _CHUNK = 1 << 20
 _SWAP_ATTEMPTS = 20
+_STALE_SECONDS = 3600
+"""A folder being written beside the target, untouched this long, was left by a writer that died."""
 
 
 def one_line(text: object) -> str:
@@ -125,6 +130,15 @@ def _sibling(target: Path, kind: str) -> Path:
     return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
+def _remove_stale(target: Path) -> None:
+    """Remove folders that writers killed mid-way left beside ``target`` (untouched for an hour)."""
+    for kind in ("saving", "old"):
+        for path in target.parent.glob(f".{glob.escape(target.name)}.{kind}-*"):
+            with contextlib.suppress(OSError):
+                if time.time() - path.lstat().st_mtime > _STALE_SECONDS:
+                    shutil.rmtree(path)
+
+
 def _swap_in(staging: Path, target: Path) -> None:
     """Make ``staging`` the folder at ``target``; afterwards ``staging`` holds the old folder, if any.
 
@@ -178,6 +192,7 @@ def replace_folder(folder: Path, write: Callable[[Path], None], replaceable: Cal
         raise FileExistsError(errno.EEXIST, "it exists and is not a folder", str(target)) from None
     if names and not replaceable(names):
         raise FileExistsError(errno.EEXIST, "it holds files other than a saved index: not replacing it", str(target))
+    _remove_stale(target)
     staging = _sibling(target, "saving")
     os.mkdir(staging)
     try:
@@ -303,3 +318,16 @@ def map_npy(fd: int, size: int, dtype: np.dtype[Any], length: int) -> np.ndarray
         return empty
     mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
     return np.frombuffer(mapped, dtype=dtype, count=length, offset=start)
+
+
+def forget_pages(arrays: Iterable[np.ndarray]) -> None:
+    """Let this process forget the pages of arrays from ``map_npy`` (after checks read them all).
+
+    They stay in the page cache; a later read maps them again without touching the disk. So checking
+    a large index does not leave it counted as resident in every process that loaded it.
+    """
+    for array_ in arrays:
+        base = array_.base
+        mapped = base.obj if isinstance(base, memoryview) else base
+        if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            mapped.madvise(mmap.MADV_DONTNEED)

@@ -36,7 +36,17 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import IndexFileError, RecipeMismatch
-from retrieval.folders import CHECKSUM, ReadFolder, checksum, map_npy, new_file, one_line, read_bounded, replace_folder
+from retrieval.folders import (
+    CHECKSUM,
+    ReadFolder,
+    checksum,
+    forget_pages,
+    map_npy,
+    new_file,
+    one_line,
+    read_bounded,
+    replace_folder,
+)
 from retrieval.fuzzy import FuzzyWords
 from retrieval.index import ArticleInfo, Index, library_versions, scoring_recipe
 from retrieval.integrity import Damaged, check_arrays
@@ -267,6 +277,7 @@ def _build(path: Path, opened: Mapping[str, tuple[int, int]], manifest: Mapping[
         check_arrays(arrays, grams, sentences=seeds["sentences"], articles=len(articles), terms=manifest["terms"])
     except Damaged as exc:
         raise _damaged(path / (exc.name if exc.name.endswith(".json") else f"{exc.name}.npy"), exc.problem) from None
+    forget_pages(arrays.values())
     sentences, paragraphs = (Postings(*(arrays[f"{name}.{part}"] for part in _POSTING_PARTS)) for name in _POSTINGS)
     fuzzy = FuzzyWords.from_arrays(grams, [arrays[f"fuzzy.{part}"] for part in _FUZZY_PARTS])
     return Index(

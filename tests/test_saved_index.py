@@ -320,3 +320,14 @@ def test_a_saved_index_keeps_the_folders_permissions(saved, tmp_path: Path) -> N
     os.chmod(tmp_path / "out", 0o750)
     save_index(load_index(intact), tmp_path / "out")
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o750
+
+
+def test_saving_removes_what_a_killed_save_left_an_hour_ago(saved, tmp_path: Path) -> None:
+    _, intact, _ = saved
+    stale, fresh = tmp_path / ".out.saving-1-0000", tmp_path / ".out.saving-2-1111"
+    for leftover in (stale, fresh):
+        leftover.mkdir()
+        (leftover / "idf.npy").write_bytes(b"partial")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    save_index(load_index(intact), tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.saving-2-1111", "out"]  # another save may be writing
