@@ -192,6 +192,10 @@ def replace_folder(folder: Path, write: Callable[[Path], None], replaceable: Cal
         raise FileExistsError(errno.EEXIST, "it exists and is not a folder", str(target)) from None
     if names and not replaceable(names):
         raise FileExistsError(errno.EEXIST, "it holds files other than a saved index: not replacing it", str(target))
+    if os.path.ismount(target):
+        raise OSError(
+            errno.EBUSY, "it is a mount point, and a saved index is replaced whole: use a folder in it", str(target)
+        )
     _remove_stale(target)
     staging = _sibling(target, "saving")
     os.mkdir(staging)

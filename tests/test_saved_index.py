@@ -331,3 +331,13 @@ def test_saving_removes_what_a_killed_save_left_an_hour_ago(saved, tmp_path: Pat
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     save_index(load_index(intact), tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.saving-2-1111", "out"]  # another save may be writing
+
+
+def test_a_mount_point_is_not_swapped_but_refused_in_words(
+    saved, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A volume mounted at the index folder cannot be renamed: the message says to save inside it."""
+    monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == tmp_path / "mounted")
+    (tmp_path / "mounted").mkdir()
+    assert main(["index", "build", "--seeds", str(SEEDS), "--out", str(tmp_path / "mounted")]) == 2
+    assert "it is a mount point" in capsys.readouterr().err
