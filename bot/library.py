@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -130,11 +131,12 @@ class Library:
         return index
 
     def _load_saved(self, seeds: SeedSet) -> Index | None:
-        if self.index_dir is None or not (self.index_dir / "manifest.json").exists():
+        """The saved index, when there is one and it is intact and built from these seeds; else None (logged)."""
+        if self.index_dir is None or not os.path.lexists(self.index_dir / "manifest.json"):
             return None
         try:
             return load_index(self.index_dir, seeds_fingerprint=seeds.fingerprint)
-        except IndexFileError as exc:
+        except IndexFileError as exc:  # load_index reports any damage as this, never as another exception
             _logger.warning("saved index in %s not used (%s); building from %s", self.index_dir, exc, self.seeds_dir)
             return None
 

@@ -198,15 +198,11 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-
-
 def cmd_index_stats(args: argparse.Namespace) -> int:
     index = open_index(args)
     manifest = index.manifest
     size = (
-        _folder_size(Path(args.index))
+        sum(entry["bytes"] for entry in manifest["files"].values())  # as checked when it was loaded
         if args.index
         else sum(p.rows.nbytes + p.weights.nbytes + p.indptr.nbytes for p in (index.sentences, index.paragraphs))
     )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Boosts", "Features", "Postings", "Scorer", "Weights"]
+__all__ = ["Boosts", "Features", "Postings", "Scorer", "Weights", "list_maxima"]
 
 RARE_BUDGET = 10_000
 """Sentence postings gathered per question, rarest terms first; the rest are common terms."""
@@ -44,6 +44,16 @@ RESCORED = 50
 EXPANDED = 100
 """Paragraphs, the best by the rare terms, whose every sentence is a candidate (for «او» and the like)."""
 SKIP = 32
+
+
+def list_maxima(indptr: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The largest weight of each list (``indptr`` into ``weights``), 0 for an empty one."""
+    maxima = np.zeros(len(indptr) - 1, dtype=np.float32)
+    held = indptr[1:] > indptr[:-1]
+    if np.any(held):
+        # Only non-empty lists' starts: each reduces up to the next one's start, the last to the end.
+        maxima[held] = np.maximum.reduceat(weights, indptr[:-1][held])
+    return maxima
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +81,7 @@ class Postings:
         csc.sort_indices()
         indptr = csc.indptr.astype(np.int64)
         rows = csc.indices.astype(np.int32, copy=False)
-        if csc.nnz:
-            max_weight = np.maximum.reduceat(csc.data, np.minimum(indptr[:-1], csc.nnz - 1)).astype(np.float32)
-            max_weight[np.diff(indptr) == 0] = 0.0
-        else:
-            max_weight = np.zeros(csc.shape[1], dtype=np.float32)
+        max_weight = list_maxima(indptr, csc.data.astype(np.float32, copy=False))
         # Every SKIP-th row of each list: a search there stays in cache, then one block is searched.
         blocks = -(-np.diff(indptr) // SKIP)
         skip_indptr = np.zeros(len(blocks) + 1, dtype=np.int64)

@@ -3,63 +3,116 @@
 A saved index is a folder:
 
 - ``manifest.json``: format, recipe (analysis and scoring settings), library versions, seeds
-  fingerprint and counts, build time;
+  fingerprint and counts, build time, and for every other file its size and SHA-256 (arrays: also
+  their dtype and shape);
 - ``articles.json``: each article's id, title, date, file digest and display title;
 - ``grams.json``: the character trigrams of the fuzzy word index, in id order;
 - one ``.npy`` file per array (sentence columns, texts and display texts, term keys and idf, postings).
 
-Arrays are memory-mapped read-only, so loading takes milliseconds whatever the size, and several
-processes serving one index share its pages. Loading checks the manifest against the running code
-first and refuses any difference with a message that says how to rebuild.
+Saving writes a new folder beside the old one and swaps it in whole (``retrieval.folders``): a reader
+finds the old index or the new one, never a mix.
+
+Loading trusts nothing in the folder. It opens regular files only (no links, FIFOs or devices, and
+without blocking), reads a manifest of at most ``MANIFEST_LIMIT`` bytes, refuses one built by other
+settings or from other seeds (``RecipeMismatch``), then checks every file's size and checksum against
+the manifest (in threads, while the rest goes on), every array's dtype and shape against the code's,
+and the invariants the scorer relies on (``retrieval.integrity``). Any damage is an ``IndexFileError``
+with a one-line message naming the file. Arrays are memory-mapped read-only, so several processes
+serving one index share its pages. At a million sentences the checks cost about 1.2 s of a 2 s load
+(``benchmarks/store_cost.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from retrieval.errors import IndexFileError, RecipeMismatch
+from retrieval.folders import (
+    CHECKSUM,
+    ReadFolder,
+    checksum,
+    forget_pages,
+    map_npy,
+    new_file,
+    one_line,
+    read_bounded,
+    replace_folder,
+)
 from retrieval.fuzzy import FuzzyWords
 from retrieval.index import ArticleInfo, Index, library_versions, scoring_recipe
+from retrieval.integrity import Damaged, check_arrays
 from retrieval.postings import Postings
 
-__all__ = ["FORMAT", "check_manifest", "load_index", "save_index"]
+__all__ = ["CHECKSUM", "DTYPES", "FILES", "FORMAT", "MANIFEST_LIMIT", "check_manifest", "load_index", "save_index"]
 
-FORMAT = 6
+FORMAT = 7
+"""7: sizes, checksums, dtypes and shapes of the files in the manifest; saved by swapping whole folders."""
+MANIFEST_LIMIT = 1_000_000
+"""Bytes: a larger manifest is refused unread (it holds settings and one line per file)."""
 # Versions that change analysis (stems, stopwords, sentence splits): an index built with another is
 # refused. numpy and scipy only store the arrays, in formats that do not change.
 _BINDING_LIBRARIES = ("hazm",)
-_ARRAYS = (
-    "sentence_article",
-    "sentence_position",
-    "sentence_paragraph",
-    "paragraph_of",
-    "paragraph_start",
-    "first_word",
-    "digits",
-    "anaphoric",
-    "text_offsets",
-    "text_bytes",
-    "display_offsets",
-    "display_bytes",
-    "term_keys",
-    "idf",
-)
+_REBUILD = "rebuild it with `pasokh index build`"
+_LOAD_ATTEMPTS = 3
+
+_I32: np.dtype[Any] = np.dtype(np.int32)
+_I64: np.dtype[Any] = np.dtype(np.int64)
+_U64: np.dtype[Any] = np.dtype(np.uint64)
+_F32: np.dtype[Any] = np.dtype(np.float32)
+_U8: np.dtype[Any] = np.dtype(np.uint8)
+_BOOL: np.dtype[Any] = np.dtype(np.bool_)
+_ARRAYS = {
+    "sentence_article": _I32,
+    "sentence_position": _I32,
+    "sentence_paragraph": _I32,
+    "paragraph_of": _I32,
+    "paragraph_start": _I64,
+    "first_word": _I32,
+    "digits": _BOOL,
+    "anaphoric": _BOOL,
+    "text_offsets": _I64,
+    "text_bytes": _U8,
+    "display_offsets": _I64,
+    "display_bytes": _U8,
+    "term_keys": _U64,
+    "idf": _F32,
+}
 _POSTINGS = ("sentences", "paragraphs")
-_POSTING_PARTS = ("indptr", "rows", "weights", "max_weight", "skip_indptr", "skips")
-_FUZZY_PARTS = ("indptr", "words", "word_terms", "word_text", "word_offsets")
+_POSTING_PARTS = {"indptr": _I64, "rows": _I32, "weights": _F32, "max_weight": _F32, "skip_indptr": _I64, "skips": _I32}
+_FUZZY_PARTS = {"indptr": _I64, "words": _I32, "word_terms": _I64, "word_text": _U8, "word_offsets": _I64}
+DTYPES: Mapping[str, np.dtype[Any]] = {
+    **_ARRAYS,
+    **{f"{name}.{part}": dtype for name in _POSTINGS for part, dtype in _POSTING_PARTS.items()},
+    **{f"fuzzy.{part}": dtype for part, dtype in _FUZZY_PARTS.items()},
+}
+"""Every array of a saved index (its file is the name and ``.npy``) and the dtype its readers expect."""
+FILES = ("articles.json", "grams.json", *(f"{name}.npy" for name in DTYPES))
+"""Every file of a saved index that the manifest lists (all but the manifest itself)."""
 
 
-def _write_json(path: Path, value: object) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+# -- saving --------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, value: object) -> dict[str, object]:
+    with new_file(path) as out:
+        out.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return {"bytes": out.size, CHECKSUM: out.hash.hexdigest()}
+
+
+def _write_array(path: Path, array_: np.ndarray) -> dict[str, object]:
+    array_ = np.ascontiguousarray(array_)
+    with new_file(path) as out:
+        np.lib.format.write_array(out, array_, allow_pickle=False)
+    return {"bytes": out.size, CHECKSUM: out.hash.hexdigest(), "dtype": array_.dtype.str, "shape": list(array_.shape)}
 
 
 def _arrays_of(index: Index) -> dict[str, np.ndarray]:
@@ -71,97 +124,227 @@ def _arrays_of(index: Index) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _write_files(index: Index, folder: Path) -> None:
+    """Write every file of ``index`` into ``folder``, the manifest (with the others' checksums) last."""
+    articles = [
+        [a.id, a.title, a.date.isoformat() if a.date else None, a.digest, a.display_title] for a in index.articles
+    ]
+    grams = sorted(index.fuzzy.grams, key=index.fuzzy.grams.__getitem__)
+    files = {"articles.json": _write_json(folder / "articles.json", articles)}
+    files["grams.json"] = _write_json(folder / "grams.json", grams)
+    for name, array_ in _arrays_of(index).items():
+        files[f"{name}.npy"] = _write_array(folder / f"{name}.npy", array_)
+    _write_json(folder / "manifest.json", dict(index.manifest) | {"format": FORMAT, "files": files})
+
+
+def _replaceable(names: list[str]) -> bool:
+    """Whether a folder holding ``names`` is a saved index (of this format or an older one)."""
+    index_like = all(name.endswith((".npy", ".json")) or name.startswith(".saving-") for name in names)
+    return index_like and ("manifest.json" in names or set(names) <= set(FILES))
+
+
 def save_index(index: Index, folder: Path) -> None:
-    """Write ``index`` to ``folder`` (created if needed); the files are replaced only once all are written."""
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".saving-"))
-    try:
-        _write_json(staging / "manifest.json", dict(index.manifest) | {"format": FORMAT})
-        _write_json(
-            staging / "articles.json",
-            [
-                [a.id, a.title, a.date.isoformat() if a.date else None, a.digest, a.display_title]
-                for a in index.articles
-            ],
-        )
-        _write_json(staging / "grams.json", sorted(index.fuzzy.grams, key=index.fuzzy.grams.__getitem__))
-        for name, array_ in _arrays_of(index).items():
-            np.save(staging / f"{name}.npy", np.ascontiguousarray(array_), allow_pickle=False)
-        # The manifest goes last: a folder with a manifest holds a complete index.
-        names = sorted(p.name for p in staging.iterdir() if p.name != "manifest.json")
-        for name in [*names, "manifest.json"]:
-            os.replace(staging / name, folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Write ``index`` to ``folder`` (parents created if needed), replacing a saved index there whole.
+
+    The files go to a new folder beside it, synced to disk, which then takes its place: a reader of
+    ``folder`` sees the old index or the new one, never a mix, even with several saves at once (the
+    last one wins). A folder holding anything but a saved index is not replaced (``FileExistsError``).
+    """
+    replace_folder(folder, lambda new: _write_files(index, new), _replaceable)
 
 
-def _read_json(path: Path) -> Any:
+# -- loading -------------------------------------------------------------------------------------
+
+
+def _damaged(path: Path | str, problem: object) -> IndexFileError:
+    return IndexFileError(f"damaged index file {path}: {one_line(problem)}: {_REBUILD}")
+
+
+def _open(folder: ReadFolder, name: str) -> tuple[int, int]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return folder.open(name)
     except FileNotFoundError:
-        raise IndexFileError(f"not a saved index (no {path.name}): {path.parent}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexFileError(f"damaged index file {path}: {exc}") from None
+        if name == "manifest.json":
+            raise IndexFileError(f"not a saved index (no manifest.json): {folder.path}") from None
+        raise IndexFileError(f"incomplete index: {name} is missing in {folder.path}: {_REBUILD}") from None
+
+
+def _read_manifest(folder: ReadFolder) -> dict[str, Any]:
+    fd, size = _open(folder, "manifest.json")
+    path = folder.path / "manifest.json"
+    try:
+        if size > MANIFEST_LIMIT:
+            raise _damaged(path, f"is {size} bytes, more than a manifest's {MANIFEST_LIMIT}")
+        manifest = json.loads(read_bounded(fd, MANIFEST_LIMIT))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise _damaged(path, exc) from None
+    finally:
+        os.close(fd)
+    if not isinstance(manifest, dict):
+        raise _damaged(path, "is not a JSON object")
+    return manifest
 
 
 def check_manifest(manifest: Mapping[str, Any], *, seeds_fingerprint: str | None = None) -> None:
     """Raise ``RecipeMismatch`` unless an index with ``manifest`` can be used by the running code."""
-    rebuild = "rebuild it with `pasokh index build`"
     if manifest.get("format") != FORMAT:
-        raise RecipeMismatch(f"index format {manifest.get('format')} is not {FORMAT}: {rebuild}")
+        raise RecipeMismatch(f"index format {manifest.get('format')} is not {FORMAT}: {_REBUILD}")
     if manifest.get("recipe") != scoring_recipe():
-        raise RecipeMismatch(f"index was built with other analysis or scoring settings: {rebuild}")
-    saved, running = manifest.get("versions", {}), library_versions()
+        raise RecipeMismatch(f"index was built with other analysis or scoring settings: {_REBUILD}")
+    saved, running = manifest.get("versions"), library_versions()
+    saved = saved if isinstance(saved, dict) else {}
     for name in _BINDING_LIBRARIES:
         if saved.get(name) != running[name]:
             raise RecipeMismatch(
-                f"index was built with {name} {saved.get(name)}, this is {name} {running[name]}: {rebuild}"
+                f"index was built with {name} {saved.get(name)}, this is {name} {running[name]}: {_REBUILD}"
             )
-    if seeds_fingerprint is not None and manifest.get("seeds", {}).get("fingerprint") != seeds_fingerprint:
-        raise RecipeMismatch(f"index was built from other seed files than the seeds folder holds: {rebuild}")
+    seeds = manifest.get("seeds")
+    fingerprint = seeds.get("fingerprint") if isinstance(seeds, dict) else None
+    if seeds_fingerprint is not None and fingerprint != seeds_fingerprint:
+        raise RecipeMismatch(f"index was built from other seed files than the seeds folder holds: {_REBUILD}")
 
 
-def _load_array(folder: Path, name: str) -> np.ndarray:
-    path = folder / f"{name}.npy"
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_manifest_fields(manifest: Mapping[str, Any], path: Path) -> None:
+    """The fields the loader and ``pasokh index stats`` read, with their types."""
+    seeds, files = manifest.get("seeds"), manifest.get("files")
+    if not (
+        isinstance(seeds, dict)
+        and _whole(seeds.get("sentences"))
+        and _whole(seeds.get("articles"))
+        and isinstance(seeds.get("fingerprint"), str)
+        and _whole(manifest.get("terms"))
+        and isinstance(manifest.get("built_at"), str)
+        and isinstance(manifest.get("build_seconds"), int | float)
+        and isinstance(files, dict)
+    ):
+        raise _damaged(path, "lacks counts, build details or the list of files")
+    for name in FILES:
+        entry = files.get(name)
+        if not (isinstance(entry, dict) and _whole(entry.get("bytes")) and isinstance(entry.get(CHECKSUM), str)):
+            raise _damaged(path, f"has no size and {CHECKSUM} for {name}")
+        if name.endswith(".npy") and not (
+            entry.get("dtype") == DTYPES[name.removesuffix(".npy")].str
+            and isinstance(entry.get("shape"), list)
+            and len(entry["shape"]) == 1
+            and _whole(entry["shape"][0])
+        ):
+            raise _damaged(path, f"gives {name} another dtype or shape than an index has")
+
+
+def _read_articles(data: bytes, path: Path) -> tuple[ArticleInfo, ...]:
     try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise IndexFileError(f"incomplete index: {path.name} is missing in {folder}: rebuild it") from None
-    except (OSError, ValueError) as exc:
-        raise IndexFileError(f"damaged index file {path}: {exc}") from None
-    # A plain read-only view of the mapped pages: indexing a np.memmap goes through Python code.
-    array_: np.ndarray = mapped.view(np.ndarray)
-    return array_
+        rows = json.loads(data)
+        if not isinstance(rows, list):
+            raise TypeError("not a list")
+        articles = []
+        for id_, title, date, digest, shown in rows:
+            if not all(isinstance(v, str) for v in (id_, title, digest, shown)) or not isinstance(date, str | None):
+                raise TypeError("an article with a field of the wrong type")
+            articles.append(ArticleInfo(id_, title, dt.date.fromisoformat(date) if date else None, digest, shown))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _damaged(path, exc) from None
+    return tuple(articles)
+
+
+def _read_grams(data: bytes, path: Path) -> list[str]:
+    try:
+        grams = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise _damaged(path, exc) from None
+    if not isinstance(grams, list) or not all(isinstance(g, str) for g in grams):
+        raise _damaged(path, "is not a list of strings")
+    return grams
+
+
+def _build(path: Path, opened: Mapping[str, tuple[int, int]], manifest: Mapping[str, Any]) -> Index:
+    """Map the arrays, read the JSON files, check that they hold together, and make the ``Index``."""
+    files, seeds = manifest["files"], manifest["seeds"]
+    arrays = {}
+    for name, dtype in DTYPES.items():
+        try:
+            arrays[name] = map_npy(*opened[f"{name}.npy"], dtype, files[f"{name}.npy"]["shape"][0])
+        except (OSError, ValueError, EOFError) as exc:
+            raise _damaged(path / f"{name}.npy", exc) from None
+    articles = _read_articles(read_bounded(*opened["articles.json"]), path / "articles.json")
+    grams = _read_grams(read_bounded(*opened["grams.json"]), path / "grams.json")
+    if len(articles) != seeds["articles"]:
+        raise _damaged(path / "articles.json", f"holds {len(articles)} articles, the manifest says {seeds['articles']}")
+    try:
+        check_arrays(arrays, grams, sentences=seeds["sentences"], articles=len(articles), terms=manifest["terms"])
+    except Damaged as exc:
+        raise _damaged(path / (exc.name if exc.name.endswith(".json") else f"{exc.name}.npy"), exc.problem) from None
+    forget_pages(arrays.values())
+    sentences, paragraphs = (Postings(*(arrays[f"{name}.{part}"] for part in _POSTING_PARTS)) for name in _POSTINGS)
+    fuzzy = FuzzyWords.from_arrays(grams, [arrays[f"fuzzy.{part}"] for part in _FUZZY_PARTS])
+    return Index(
+        articles=articles,
+        **{name: arrays[name] for name in _ARRAYS},
+        sentences=sentences,
+        paragraphs=paragraphs,
+        fuzzy=fuzzy,
+        manifest=manifest,
+    )
+
+
+def _load(folder: ReadFolder, seeds_fingerprint: str | None) -> Index:
+    manifest = _read_manifest(folder)
+    check_manifest(manifest, seeds_fingerprint=seeds_fingerprint)
+    _check_manifest_fields(manifest, folder.path / "manifest.json")
+    files = manifest["files"]
+    with contextlib.ExitStack() as stack:
+        opened: dict[str, tuple[int, int]] = {}
+        for name in FILES:
+            opened[name] = _open(folder, name)
+            stack.callback(os.close, opened[name][0])
+        for name, (_, size) in opened.items():
+            if size != files[name]["bytes"]:
+                raise _damaged(folder.path / name, f"is {size} bytes, the manifest says {files[name]['bytes']}")
+        # Checksums in threads (hashlib releases the GIL), largest files first, while this thread checks
+        # the arrays; a checksum that differs is reported first: it says the most.
+        pool = stack.enter_context(ThreadPoolExecutor(min(4, os.cpu_count() or 1), "pasokh-checksum"))
+        by_size = sorted(opened, key=lambda name: -opened[name][1])
+        digests: dict[str, Future[str]] = {name: pool.submit(checksum, opened[name][0]) for name in by_size}
+        problem: IndexFileError | None = None
+        try:
+            index = _build(folder.path, opened, manifest)
+        except IndexFileError as exc:
+            problem = exc
+        for name in FILES:
+            if digests[name].result() != files[name][CHECKSUM]:
+                raise _damaged(
+                    folder.path / name, f"{CHECKSUM} differs from the manifest's: changed since it was saved"
+                )
+        if problem is not None:
+            raise problem
+        return index
 
 
 def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
-    """Load an index saved by ``save_index``; refuse one built by other settings or from other seeds."""
-    manifest = _read_json(folder / "manifest.json")
-    check_manifest(manifest, seeds_fingerprint=seeds_fingerprint)
-    try:
-        articles = tuple(
-            ArticleInfo(id_, title, dt.date.fromisoformat(date) if date else None, digest, shown)
-            for id_, title, date, digest, shown in _read_json(folder / "articles.json")
-        )
-    except (TypeError, ValueError) as exc:
-        raise IndexFileError(f"damaged index file {folder / 'articles.json'}: {exc}") from None
-    arrays = {name: _load_array(folder, name) for name in _ARRAYS}
-    sentences, paragraphs = (
-        Postings(*(_load_array(folder, f"{name}.{part}") for part in _POSTING_PARTS)) for name in _POSTINGS
-    )
-    fuzzy = FuzzyWords.from_arrays(
-        _read_json(folder / "grams.json"), [_load_array(folder, f"fuzzy.{part}") for part in _FUZZY_PARTS]
-    )
-    index = Index(
-        articles=articles, **arrays, sentences=sentences, paragraphs=paragraphs, fuzzy=fuzzy, manifest=manifest
-    )
-    seeds = manifest.get("seeds", {})
-    if len(index) != seeds.get("sentences") or len(articles) != seeds.get("articles"):
-        raise IndexFileError(f"index files in {folder} do not agree with its manifest: rebuild it")
-    if (
-        len(index.text_offsets) != len(index) + 1
-        or len(index.display_offsets) != len(index) + 1
-        or index.sentences.terms != len(index.term_keys)
-    ):
-        raise IndexFileError(f"index arrays in {folder} do not agree with each other: rebuild it")
-    return index
+    """Load an index saved by ``save_index``; refuse a damaged one, or one built by other settings or seeds.
+
+    Raises ``IndexFileError`` (one line: which file, what is wrong) for anything but a whole, intact
+    index, and ``RecipeMismatch`` for one this code cannot use. A save that replaces the folder while
+    it is read makes it read again, from the new index.
+    """
+    for attempt in range(_LOAD_ATTEMPTS):
+        opened = ReadFolder(folder, _damaged)
+        try:
+            return _load(opened, seeds_fingerprint)
+        except IndexFileError:
+            if attempt + 1 < _LOAD_ATTEMPTS and opened.replaced():
+                continue
+            raise
+        except (ArithmeticError, LookupError, OSError, TypeError, ValueError, EOFError, RecursionError) as exc:
+            # Damage the checks above did not foresee: still an unusable index, never a traceback.
+            if attempt + 1 < _LOAD_ATTEMPTS and opened.replaced():
+                continue
+            raise IndexFileError(
+                f"damaged index in {folder}: {one_line(exc) or type(exc).__name__}: {_REBUILD}"
+            ) from None
+        finally:
+            opened.close()
+    raise AssertionError("unreachable")

@@ -85,3 +85,14 @@ def test_the_report_has_every_section_and_chart(run: Path) -> None:
         assert (run / chart).stat().st_size > 0
         assert f"]({chart})" in report
     assert not (run / "work").exists()
+
+
+def test_the_store_cost_benchmark_measures_every_part(tmp_path: Path) -> None:
+    from benchmarks.store_cost import MEASURES, main
+
+    assert main(["--out", str(tmp_path), "--sentences", "2000", "--repeat", "1", "--data", str(DATA)]) == 0
+    report = (tmp_path / "store_cost.md").read_text(encoding="utf-8")
+    assert report.startswith("2,000 sentences")
+    for what in MEASURES:
+        assert f"| {what} | warm |" in report
+    assert "| load | cold |" in report

@@ -122,3 +122,22 @@ def test_lookup_in_long_lists_matches_dense(held: int) -> None:
     queried = np.unique(np.concatenate([rng.integers(0, n, 300), rows[:: max(1, held // 50)], [0, n - 1]]))
     dense = matrix.toarray().ravel()
     assert np.array_equal(Postings.from_matrix(matrix).lookup([0], queried)[0], dense[queried].astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        # The last list that holds rows, followed by empty ones: its last weight is its largest. The
+        # scorer's bound on what unseen terms can add was once short of it.
+        ({0: [(0, 1.0), (1, 5.0)]}, [5.0, 0.0, 0.0]),
+        ({0: [(2, 4.0)], 2: [(0, 1.0), (1, 3.0)]}, [4.0, 0.0, 3.0]),
+        ({1: [(1, 2.0)]}, [0.0, 2.0, 0.0]),
+        ({}, [0.0, 0.0, 0.0]),
+    ],
+)
+def test_max_weight_is_each_lists_largest(columns: dict[int, list[tuple[int, float]]], expected: list[float]) -> None:
+    rows = [row for held in columns.values() for row, _ in held]
+    terms = [term for term, held in columns.items() for _ in held]
+    weights = [weight for held in columns.values() for _, weight in held]
+    matrix = sp.csr_matrix((np.array(weights, np.float32), (rows, terms)), shape=(3, 3))
+    assert Postings.from_matrix(matrix).max_weight.tolist() == expected
