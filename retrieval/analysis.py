@@ -73,9 +73,13 @@ QUESTION_WORDS = _folded((
 # Words that frame a request («بنویسید»، «چیزی»): never searched for either.
 FRAME_WORDS = _folded((
     "چیکار", "چکار", "چیکاره", "چیکارا",
-    "ببرید", "ببر", "بنویسید", "بنویس", "چیزی", "چیزها", "چیزهایی", "چیزایی", "کسانی", "کسایی", "کسای",
+    "ببرید", "بنویسید", "بنویس", "چیزی", "چیزها", "چیزهایی", "چیزایی", "کسانی", "کسایی", "کسای",
     "کدامند", "کدامها", "کدومها", "کدوما", "کنید", "دهید", "بدهید",
 ))
+# Request words that are also nouns («ببر»: "name!" after «نام», else the tiger): dropped only right after
+# one of REQUEST_OBJECTS («نام ببر»، «اسم ببر»), searched for everywhere else.
+NOUN_REQUESTS = _folded(("ببر",))
+REQUEST_OBJECTS = _folded(("نام", "اسم"))
 # Greetings and courtesies: a message made only of these is small talk, not a question.
 COURTESIES = _folded((
     "سلام", "درود", "علیک", "خداحافظ", "خدانگهدار", "بدرود", "مرسی", "ممنون", "ممنونم", "متشکرم", "تشکر",
@@ -188,8 +192,16 @@ def question_words(question: str) -> list[str]:
     Affixes typed apart are joined to their word first.
     """
     ws = merge_affixes(words(question))
-    kept = [w for w in ws if w not in QUESTION_WORDS and w not in FRAME_WORDS]
+    kept = [w for w, asks in zip(ws, _asking(ws), strict=True) if not asks]
     return kept or ws
+
+
+def _asking(ws: list[str]) -> list[bool]:
+    """Whether each folded word of a question asks or frames the request rather than carrying content."""
+    return [
+        w in QUESTION_WORDS or w in FRAME_WORDS or (w in NOUN_REQUESTS and i > 0 and ws[i - 1] in REQUEST_OBJECTS)
+        for i, w in enumerate(ws)
+    ]
 
 
 def is_stopword(word: str) -> bool:
@@ -202,8 +214,9 @@ def content_words(question: str) -> list[str]:
 
     An empty list means the message has nothing to search for («سلام», «؟؟؟», «چه کسی است؟»).
     """
-    ignored = QUESTION_WORDS | FRAME_WORDS | COURTESIES | _stopwords()
-    return [w for w in words(question) if w not in ignored]
+    ws = words(question)
+    ignored = COURTESIES | _stopwords()
+    return [w for w, asks in zip(ws, _asking(ws), strict=True) if not asks and w not in ignored]
 
 
 def stems(ws: Iterable[str]) -> list[str]:
@@ -252,7 +265,7 @@ def sentence_shape(ws: list[str], *, follows: bool) -> SentenceShape:
     return SentenceShape(any(c.isdigit() for w in ws for c in w), anaphoric)
 
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 
 def recipe() -> dict[str, object]:
@@ -265,6 +278,7 @@ def recipe() -> dict[str, object]:
         "stem_min_word": STEM_MIN_WORD,
         "stem_min_length": STEM_MIN_LENGTH,
         "question_words": sorted(QUESTION_WORDS | FRAME_WORDS),
+        "noun_requests": [sorted(NOUN_REQUESTS), sorted(REQUEST_OBJECTS)],
         "joined_affixes": [sorted(PREFIXES), sorted(SUFFIXES)],
         "merged_in_questions": [sorted(VERB_PREFIXES), sorted(PLURAL_SUFFIXES)],
         "anaphors": sorted(PRONOUNS | DEMONSTRATIVES),
