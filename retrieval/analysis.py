@@ -49,6 +49,13 @@ __all__ = [
 ]
 
 _WORD = re.compile(r"[^\W_]+")
+# A copula or person ending written after a ZWNJ at a word's end («درگذشته‌است», «رفته‌اند»): a word of its
+# own, as if typed with a space, before folding drops the ZWNJ (the joined form is still indexed: SUFFIXES).
+_ZWNJ_CLITIC = re.compile(r"\u200c(است|اند|ایم|اید)(?![^\W_])")
+# The same endings with no ZWNJ after a past participle («…ته»، «…ده»: «درگذشتهاست»، «رفتهاند»), and «ست»
+# after the plural «ها» («کتابهاست»): hazm's stemmer would cut «درگذشتهاس», «رفتها»; they are taken off
+# before stemming.
+_GLUED_CLITIC = re.compile(r"(?<=.[تد]ه)(?:است|اند)$|(?<=..ها)ست$")
 
 STEM_PREFIX = "~"
 STEM_MIN_WORD = 4
@@ -150,13 +157,16 @@ def _stem(word: str) -> str:
     # nothing useful («شهید» → «شه», «این» → «ا»): those keep their form.
     if word.isdigit() or len(word) < STEM_MIN_WORD:
         return word
+    host = _GLUED_CLITIC.sub("", word)
+    if host != word:
+        return _stem(host)
     stem = _stemmer().stem(word) or word
     return stem if len(stem) >= STEM_MIN_LENGTH else word
 
 
 def words(text: str) -> list[str]:
     """Return the folded words of ``text`` in order."""
-    return _WORD.findall(fold(text))
+    return _WORD.findall(fold(_ZWNJ_CLITIC.sub(r" \1", text)))
 
 
 def expand(ws: list[str]) -> list[str]:
@@ -265,7 +275,7 @@ def sentence_shape(ws: list[str], *, follows: bool) -> SentenceShape:
     return SentenceShape(any(c.isdigit() for w in ws for c in w), anaphoric)
 
 
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 
 
 def recipe() -> dict[str, object]:
@@ -274,6 +284,7 @@ def recipe() -> dict[str, object]:
         "analysis_version": ANALYSIS_VERSION,
         "fold": fold_fingerprint()[:16],
         "word_pattern": _WORD.pattern,
+        "clitics": [_ZWNJ_CLITIC.pattern, _GLUED_CLITIC.pattern],
         "stem_prefix": STEM_PREFIX,
         "stem_min_word": STEM_MIN_WORD,
         "stem_min_length": STEM_MIN_LENGTH,

@@ -25,3 +25,44 @@ def test_request_words_that_are_nouns(question: str, searched: list[str]) -> Non
 @pytest.mark.parametrize(("question", "content"), [("ببر چیست؟", ["ببر"]), ("نام ببر", [])])
 def test_a_noun_reading_is_content(question: str, content: list[str]) -> None:
     assert analysis.content_words(question) == content
+
+
+@pytest.mark.parametrize(
+    ("text", "split"),
+    [
+        ("درگذشته\u200cاست", ["درگذشته", "است"]),
+        ("رفته\u200cاند", ["رفته", "اند"]),
+        ("کرده\u200cایم", ["کرده", "ایم"]),
+        ("درگذشته است", ["درگذشته", "است"]),
+        ("خانه\u200cای", ["خانهای"]),  # hazm's stemmer takes «ای» off well
+        ("درخواست", ["درخواست"]),
+        ("است\u200cها", ["استها"]),
+    ],
+)
+def test_a_clitic_after_a_zwnj_is_a_word(text: str, split: list[str]) -> None:
+    assert analysis.words(text) == split
+
+
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [
+        ("درگذشتهاست", "درگذشته"),
+        ("شدهاست", "شده"),
+        ("گفتهاند", "گفته"),
+        ("رفتهاند", "رفته"),
+        ("کتابهاست", "کتاب"),
+        ("درگذشته", "درگذشته"),
+        ("درخواست", "درخواس"),  # hazm's own cut: a word, not a clitic
+        ("سیاست", "سیاس"),
+        ("خواسته", "خواسته"),
+    ],
+)
+def test_glued_clitics_come_off_before_stemming(word: str, stem: str) -> None:
+    assert analysis.stems([word]) == ["~" + stem]
+
+
+@pytest.mark.parametrize("text", ["درگذشته\u200cاست", "درگذشته است", "درگذشتهاست"])
+def test_a_clitic_written_any_way_shares_the_stem(text: str) -> None:
+    terms = analysis.terms(text)
+    assert "~درگذشته" in terms
+    assert "درگذشتهاست" in terms
