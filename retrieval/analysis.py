@@ -48,7 +48,9 @@ __all__ = [
     "words",
 ]
 
-_WORD = re.compile(r"[^\W_]+")
+# A word is a run of letters or a number: digits glued to letters in the source («5میلیارد») are two words;
+# a decimal point between digits stays inside the number («۱۷٫۱» → «17.1»: the Persian separator is a point).
+_WORD = re.compile(r"\d+(?:[.\u066b]\d+)*|[^\W\d_]+")
 # A copula or person ending written after a ZWNJ at a word's end («درگذشته‌است», «رفته‌اند»): a word of its
 # own, as if typed with a space, before folding drops the ZWNJ (the joined form is still indexed: SUFFIXES).
 _ZWNJ_CLITIC = re.compile(r"\u200c(است|اند|ایم|اید)(?![^\W_])")
@@ -166,7 +168,10 @@ def _stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Return the folded words of ``text`` in order."""
-    return _WORD.findall(fold(_ZWNJ_CLITIC.sub(r" \1", text)))
+    folded = fold(_ZWNJ_CLITIC.sub(r" \1", text))
+    if "\u066b" in folded:  # «۱۷٫۱» and «17.1» are one number
+        folded = folded.replace("\u066b", ".")
+    return _WORD.findall(folded)
 
 
 def expand(ws: list[str]) -> list[str]:
@@ -275,7 +280,7 @@ def sentence_shape(ws: list[str], *, follows: bool) -> SentenceShape:
     return SentenceShape(any(c.isdigit() for w in ws for c in w), anaphoric)
 
 
-ANALYSIS_VERSION = 4
+ANALYSIS_VERSION = 5
 
 
 def recipe() -> dict[str, object]:

@@ -66,3 +66,25 @@ def test_a_clitic_written_any_way_shares_the_stem(text: str) -> None:
     terms = analysis.terms(text)
     assert "~درگذشته" in terms
     assert "درگذشتهاست" in terms
+
+
+@pytest.mark.parametrize(
+    ("text", "split"),
+    [
+        ("۱۷٫۱میلیون دلار", ["17.1", "میلیون", "دلار"]),
+        ("5میلیارد", ["5", "میلیارد"]),
+        ("سال۱۳۹۸", ["سال", "1398"]),
+        ("3.5 درصد", ["3.5", "درصد"]),
+        ("۱۳۹۸/۰۵/۱۲", ["1398", "05", "12"]),
+        ("COVID-19", ["covid", "19"]),
+        ("5G", ["5", "g"]),
+        ("پایان.", ["پایان"]),
+        ("1.", ["1"]),
+    ],
+)
+def test_digits_and_letters_are_separate_words(text: str, split: list[str]) -> None:
+    assert analysis.words(text) == split
+
+
+def test_a_number_glued_to_its_unit_is_found_by_the_unit() -> None:
+    assert "میلیون" in analysis.terms("۱۷٫۱میلیون نفر")
