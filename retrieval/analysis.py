@@ -106,6 +106,18 @@ SUFFIXES = _folded((
 ))
 VERB_PREFIXES = _folded(("می", "نمی"))
 PLURAL_SUFFIXES = _folded(("ها", "های", "هایی", "هایش", "هایشان", "ترین", "اند"))
+# Number words and their digits: a sentence is also indexed under the other form («چهار گل» under «4»,
+# «۴ گل» under «چهار»), so either finds the other. «نه» (nine) is left out: it is mostly "no".
+_NUMBER_NAMES = {
+    "صفر": 0, "یک": 1, "دو": 2, "سه": 3, "چهار": 4, "پنج": 5, "شش": 6, "شیش": 6, "هفت": 7, "هشت": 8,
+    "ده": 10, "یازده": 11, "دوازده": 12, "سیزده": 13, "چهارده": 14, "پانزده": 15, "پونزده": 15,
+    "شانزده": 16, "شونزده": 16, "هفده": 17, "هیفده": 17, "هجده": 18, "هیجده": 18, "نوزده": 19,
+    "بیست": 20, "سی": 30, "چهل": 40, "پنجاه": 50, "شصت": 60, "هفتاد": 70, "هشتاد": 80, "نود": 90,
+    "صد": 100, "یکصد": 100, "دویست": 200, "سیصد": 300, "چهارصد": 400, "پانصد": 500, "ششصد": 600,
+    "هفتصد": 700, "هشتصد": 800, "نهصد": 900, "هزار": 1000,
+}
+NUMBER_DIGITS = {fold(word): str(n) for word, n in _NUMBER_NAMES.items()}
+DIGIT_NUMBERS = {digits: word for word, digits in reversed(NUMBER_DIGITS.items())}  # the first spelling
 # A sentence opening with these usually speaks of what the sentence before it named.
 PRONOUNS = _folded(("او", "وی", "آنها", "آن‌ها", "ایشان", "اینها", "این‌ها", "آنان"))
 DEMONSTRATIVES = _folded(("این", "آن", "همین", "همان", "چنین"))
@@ -175,10 +187,12 @@ def words(text: str) -> list[str]:
 
 
 def expand(ws: list[str]) -> list[str]:
-    """Return the index terms of a sentence's folded words: words, stems and affixes joined to their word."""
+    """Return the index terms of a sentence's folded words: words, stems, affixes joined to their word, and
+    the other form of a number («چهار» ↔ «4»)."""
     out = list(ws)
     out.extend(STEM_PREFIX + _stem(w) for w in ws)
     out.extend(a + b for a, b in itertools.pairwise(ws) if a in PREFIXES or b in SUFFIXES)
+    out.extend(NUMBER_DIGITS.get(w) or DIGIT_NUMBERS[w] for w in ws if w in NUMBER_DIGITS or w in DIGIT_NUMBERS)
     return out
 
 
@@ -280,7 +294,7 @@ def sentence_shape(ws: list[str], *, follows: bool) -> SentenceShape:
     return SentenceShape(any(c.isdigit() for w in ws for c in w), anaphoric)
 
 
-ANALYSIS_VERSION = 5
+ANALYSIS_VERSION = 6
 
 
 def recipe() -> dict[str, object]:
@@ -298,5 +312,6 @@ def recipe() -> dict[str, object]:
         "joined_affixes": [sorted(PREFIXES), sorted(SUFFIXES)],
         "merged_in_questions": [sorted(VERB_PREFIXES), sorted(PLURAL_SUFFIXES)],
         "anaphors": sorted(PRONOUNS | DEMONSTRATIVES),
+        "numbers": sorted(NUMBER_DIGITS.items()),
         "background": hashlib.sha256(BACKGROUND_FILE.read_bytes()).hexdigest()[:16],
     }

@@ -88,3 +88,39 @@ def test_digits_and_letters_are_separate_words(text: str, split: list[str]) -> N
 
 def test_a_number_glued_to_its_unit_is_found_by_the_unit() -> None:
     assert "میلیون" in analysis.terms("۱۷٫۱میلیون نفر")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "term"),
+    [
+        ("چهار گل زد", "4"),
+        ("۴ گل زد", "چهار"),
+        ("4 گل زد", "چهار"),
+        ("پانزده نفر", "15"),
+        ("پونزده نفر", "15"),
+        ("۱۵ نفر", "پانزده"),
+        ("بیست سال", "20"),
+        ("۶ ماه", "شش"),
+        ("سیصد کیلومتر", "300"),
+        ("صفر درصد", "0"),
+    ],
+)
+def test_a_number_is_indexed_in_words_and_digits(sentence: str, term: str) -> None:
+    assert term in analysis.terms(sentence)
+
+
+@pytest.mark.parametrize(("sentence", "term"), [("نه، نرفت", "9"), ("۹ نفر", "نه"), ("۲۵ نفر", "بیست")])
+def test_no_number_term_where_it_is_unsure(sentence: str, term: str) -> None:
+    assert term not in analysis.terms(sentence)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("چهار گل زده شد", "b"), ("۳ گل زده شد", "a"), ("3 گل زده شد", "a"), ("۴ گل زده شد", "b")],
+)
+def test_search_finds_a_number_in_the_other_spelling(question: str, expected: str) -> None:
+    from retrieval import Article, build_index
+
+    texts = {"a": "در بازی اول سه گل زده شد.", "b": "در بازی دوم ۴ گل زده شد."}
+    index = build_index(Article(id=k, title="", date=None, paragraphs=(v,), digest="") for k, v in texts.items())
+    assert index.search(question, 1)[0].article.id == expected
