@@ -312,6 +312,6 @@ def recipe() -> dict[str, object]:
         "joined_affixes": [sorted(PREFIXES), sorted(SUFFIXES)],
         "merged_in_questions": [sorted(VERB_PREFIXES), sorted(PLURAL_SUFFIXES)],
         "anaphors": sorted(PRONOUNS | DEMONSTRATIVES),
-        "numbers": sorted(NUMBER_DIGITS.items()),
+        "numbers": dict(sorted(NUMBER_DIGITS.items())),
         "background": hashlib.sha256(BACKGROUND_FILE.read_bytes()).hexdigest()[:16],
     }
