@@ -48,7 +48,16 @@ __all__ = [
     "words",
 ]
 
-_WORD = re.compile(r"[^\W_]+")
+# A word is a run of letters or a number: digits glued to letters in the source («5میلیارد») are two words;
+# a decimal point between digits stays inside the number («۱۷٫۱» → «17.1»: the Persian separator is a point).
+_WORD = re.compile(r"\d+(?:[.\u066b]\d+)*|[^\W\d_]+")
+# A copula or person ending written after a ZWNJ at a word's end («درگذشته‌است», «رفته‌اند»): a word of its
+# own, as if typed with a space, before folding drops the ZWNJ (the joined form is still indexed: SUFFIXES).
+_ZWNJ_CLITIC = re.compile(r"\u200c(است|اند|ایم|اید)(?![^\W_])")
+# The same endings with no ZWNJ after a past participle («…ته»، «…ده»: «درگذشتهاست»، «رفتهاند»), and «ست»
+# after the plural «ها» («کتابهاست»): hazm's stemmer would cut «درگذشتهاس», «رفتها»; they are taken off
+# before stemming.
+_GLUED_CLITIC = re.compile(r"(?<=.[تد]ه)(?:است|اند)$|(?<=..ها)ست$")
 
 STEM_PREFIX = "~"
 STEM_MIN_WORD = 4
@@ -73,9 +82,13 @@ QUESTION_WORDS = _folded((
 # Words that frame a request («بنویسید»، «چیزی»): never searched for either.
 FRAME_WORDS = _folded((
     "چیکار", "چکار", "چیکاره", "چیکارا",
-    "ببرید", "ببر", "بنویسید", "بنویس", "چیزی", "چیزها", "چیزهایی", "چیزایی", "کسانی", "کسایی", "کسای",
+    "ببرید", "بنویسید", "بنویس", "چیزی", "چیزها", "چیزهایی", "چیزایی", "کسانی", "کسایی", "کسای",
     "کدامند", "کدامها", "کدومها", "کدوما", "کنید", "دهید", "بدهید",
 ))
+# Request words that are also nouns («ببر»: "name!" after «نام», else the tiger): dropped only right after
+# one of REQUEST_OBJECTS («نام ببر»، «اسم ببر»), searched for everywhere else.
+NOUN_REQUESTS = _folded(("ببر",))
+REQUEST_OBJECTS = _folded(("نام", "اسم"))
 # Greetings and courtesies: a message made only of these is small talk, not a question.
 COURTESIES = _folded((
     "سلام", "درود", "علیک", "خداحافظ", "خدانگهدار", "بدرود", "مرسی", "ممنون", "ممنونم", "متشکرم", "تشکر",
@@ -93,6 +106,18 @@ SUFFIXES = _folded((
 ))
 VERB_PREFIXES = _folded(("می", "نمی"))
 PLURAL_SUFFIXES = _folded(("ها", "های", "هایی", "هایش", "هایشان", "ترین", "اند"))
+# Number words and their digits: a sentence is also indexed under the other form («چهار گل» under «4»,
+# «۴ گل» under «چهار»), so either finds the other. «نه» (nine) is left out: it is mostly "no".
+_NUMBER_NAMES = {
+    "صفر": 0, "یک": 1, "دو": 2, "سه": 3, "چهار": 4, "پنج": 5, "شش": 6, "شیش": 6, "هفت": 7, "هشت": 8,
+    "ده": 10, "یازده": 11, "دوازده": 12, "سیزده": 13, "چهارده": 14, "پانزده": 15, "پونزده": 15,
+    "شانزده": 16, "شونزده": 16, "هفده": 17, "هیفده": 17, "هجده": 18, "هیجده": 18, "نوزده": 19,
+    "بیست": 20, "سی": 30, "چهل": 40, "پنجاه": 50, "شصت": 60, "هفتاد": 70, "هشتاد": 80, "نود": 90,
+    "صد": 100, "یکصد": 100, "دویست": 200, "سیصد": 300, "چهارصد": 400, "پانصد": 500, "ششصد": 600,
+    "هفتصد": 700, "هشتصد": 800, "نهصد": 900, "هزار": 1000,
+}
+NUMBER_DIGITS = {fold(word): str(n) for word, n in _NUMBER_NAMES.items()}
+DIGIT_NUMBERS = {digits: word for word, digits in reversed(NUMBER_DIGITS.items())}  # the first spelling
 # A sentence opening with these usually speaks of what the sentence before it named.
 PRONOUNS = _folded(("او", "وی", "آنها", "آن‌ها", "ایشان", "اینها", "این‌ها", "آنان"))
 DEMONSTRATIVES = _folded(("این", "آن", "همین", "همان", "چنین"))
@@ -146,20 +171,28 @@ def _stem(word: str) -> str:
     # nothing useful («شهید» → «شه», «این» → «ا»): those keep their form.
     if word.isdigit() or len(word) < STEM_MIN_WORD:
         return word
+    host = _GLUED_CLITIC.sub("", word)
+    if host != word:
+        return _stem(host)
     stem = _stemmer().stem(word) or word
     return stem if len(stem) >= STEM_MIN_LENGTH else word
 
 
 def words(text: str) -> list[str]:
     """Return the folded words of ``text`` in order."""
-    return _WORD.findall(fold(text))
+    folded = fold(_ZWNJ_CLITIC.sub(r" \1", text))
+    if "\u066b" in folded:  # «۱۷٫۱» and «17.1» are one number
+        folded = folded.replace("\u066b", ".")
+    return _WORD.findall(folded)
 
 
 def expand(ws: list[str]) -> list[str]:
-    """Return the index terms of a sentence's folded words: words, stems and affixes joined to their word."""
+    """Return the index terms of a sentence's folded words: words, stems, affixes joined to their word, and
+    the other form of a number («چهار» ↔ «4»)."""
     out = list(ws)
     out.extend(STEM_PREFIX + _stem(w) for w in ws)
     out.extend(a + b for a, b in itertools.pairwise(ws) if a in PREFIXES or b in SUFFIXES)
+    out.extend(NUMBER_DIGITS.get(w) or DIGIT_NUMBERS[w] for w in ws if w in NUMBER_DIGITS or w in DIGIT_NUMBERS)
     return out
 
 
@@ -188,8 +221,16 @@ def question_words(question: str) -> list[str]:
     Affixes typed apart are joined to their word first.
     """
     ws = merge_affixes(words(question))
-    kept = [w for w in ws if w not in QUESTION_WORDS and w not in FRAME_WORDS]
+    kept = [w for w, asks in zip(ws, _asking(ws), strict=True) if not asks]
     return kept or ws
+
+
+def _asking(ws: list[str]) -> list[bool]:
+    """Whether each folded word of a question asks or frames the request rather than carrying content."""
+    return [
+        w in QUESTION_WORDS or w in FRAME_WORDS or (w in NOUN_REQUESTS and i > 0 and ws[i - 1] in REQUEST_OBJECTS)
+        for i, w in enumerate(ws)
+    ]
 
 
 def is_stopword(word: str) -> bool:
@@ -202,8 +243,9 @@ def content_words(question: str) -> list[str]:
 
     An empty list means the message has nothing to search for («سلام», «؟؟؟», «چه کسی است؟»).
     """
-    ignored = QUESTION_WORDS | FRAME_WORDS | COURTESIES | _stopwords()
-    return [w for w in words(question) if w not in ignored]
+    ws = words(question)
+    ignored = COURTESIES | _stopwords()
+    return [w for w, asks in zip(ws, _asking(ws), strict=True) if not asks and w not in ignored]
 
 
 def stems(ws: Iterable[str]) -> list[str]:
@@ -252,7 +294,7 @@ def sentence_shape(ws: list[str], *, follows: bool) -> SentenceShape:
     return SentenceShape(any(c.isdigit() for w in ws for c in w), anaphoric)
 
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 6
 
 
 def recipe() -> dict[str, object]:
@@ -261,12 +303,15 @@ def recipe() -> dict[str, object]:
         "analysis_version": ANALYSIS_VERSION,
         "fold": fold_fingerprint()[:16],
         "word_pattern": _WORD.pattern,
+        "clitics": [_ZWNJ_CLITIC.pattern, _GLUED_CLITIC.pattern],
         "stem_prefix": STEM_PREFIX,
         "stem_min_word": STEM_MIN_WORD,
         "stem_min_length": STEM_MIN_LENGTH,
         "question_words": sorted(QUESTION_WORDS | FRAME_WORDS),
+        "noun_requests": [sorted(NOUN_REQUESTS), sorted(REQUEST_OBJECTS)],
         "joined_affixes": [sorted(PREFIXES), sorted(SUFFIXES)],
         "merged_in_questions": [sorted(VERB_PREFIXES), sorted(PLURAL_SUFFIXES)],
         "anaphors": sorted(PRONOUNS | DEMONSTRATIVES),
+        "numbers": dict(sorted(NUMBER_DIGITS.items())),
         "background": hashlib.sha256(BACKGROUND_FILE.read_bytes()).hexdigest()[:16],
     }

@@ -187,7 +187,7 @@ WORD_CASES = [
     ("سلام،خوبی؟", ["سلام", "خوبی"], "Persian comma and question mark"),
     ("الف؛ب", ["الف", "ب"], "Persian semicolon"),
     ("«بسیج»", ["بسیج"], "guillemets"),
-    ("۱۲٫۵٪", ["12", "5"], "Arabic decimal separator and percent sign, like «12.5%»"),
+    ("۱۲٫۵٪", ["12.5"], "Arabic decimal separator and percent sign, like «12.5%»: one number"),
     ("۱٬۰۰۰", ["1", "000"], "Arabic thousands separator, like «1,000»"),
     ("پاکستان۔", ["پاکستان"], "Urdu full stop"),
     ("\u200fلرستان\u200e", ["لرستان"], "bidi marks around a word"),
