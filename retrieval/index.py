@@ -36,7 +36,7 @@ from retrieval.display import DISPLAY_VERSION, display
 from retrieval.fuzzy import FuzzyWords
 from retrieval.postings import Boosts, Features, Postings, Scorer, Weights
 from retrieval.seeds import Article, SeedSet, fingerprint
-from retrieval.sentences import Sentence, split_article
+from retrieval.sentences import MAX_SENTENCE_CHARS, Sentence, split_article
 
 __all__ = ["ArticleInfo", "Hit", "Index", "build_index", "term_key"]
 
@@ -76,6 +76,7 @@ def scoring_recipe() -> dict[str, object]:
     return analysis.recipe() | {
         "term_key": "blake2b-64",
         "display": DISPLAY_VERSION,
+        "max_sentence_chars": MAX_SENTENCE_CHARS,  # an index built before sentences were cut holds longer ones
         "k1": K1,
         "b": B,
         "context_k1": CONTEXT_K1,

@@ -93,8 +93,12 @@ async def test_html_special_characters_in_an_article(api: BotApiStandin, tmp_pat
 async def test_long_answer_is_split_under_the_limit(api: BotApiStandin, tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    long_sentence = "در این گزارش " + " ".join(f"واژهٔ{i} طولانی" for i in range(900)) + " زلزله بزرگ رخ داد."
-    write_seed(seeds, "long.txt", f"date 2025-01-01 گزارش بلند\n{long_sentence}")
+    # One paragraph of 14,000 characters without a stop: cut into sentences of under 2,000 characters
+    # (MAX_SENTENCE_CHARS), the answer in the middle one, so its passage (with the two beside it) is longer
+    # than a message.
+    words = [f"واژهٔ{i} طولانی" for i in range(900)]
+    long_paragraph = f"در این گزارش {' '.join(words[:450])} زلزله بزرگ رخ داد {' '.join(words[450:])}."
+    write_seed(seeds, "long.txt", f"date 2025-01-01 گزارش بلند\n{long_paragraph}")
     async with running_bot(api, tmp_path, seeds=seeds):
         api.private_message("زلزله بزرگ")
         # The buttons ride on the last part: wait for it, then read every part.

@@ -1,12 +1,24 @@
-"""Sentence splitting in linear time (issue 13 §6)."""
+"""Sentence splitting in linear time, and sentences no longer than a cap (issue 13 §6)."""
 
 from __future__ import annotations
 
+import re
+
 import hazm
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retrieval.cutting import cut, head
 from retrieval.normalize import sentence_tokenizer
+from retrieval.sentences import MAX_SENTENCE_CHARS, split_paragraph
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _bare(text: str) -> str:
+    return _WHITESPACE.sub("", text)
+
 
 # -- hazm's sentence ends, found in linear time -------------------------------------------------------
 
@@ -15,3 +27,126 @@ from retrieval.normalize import sentence_tokenizer
 @given(st.text(alphabet=".!?؟⸮ \n«»ع a", max_size=60))
 def test_sentence_ends_are_hazms(text: str) -> None:
     assert sentence_tokenizer().tokenize(text) == hazm.SentenceTokenizer().tokenize(text)
+
+
+# -- cutting -----------------------------------------------------------------------------------------
+
+# Words, punctuation, spaces, and graphemes of several characters: marks, a skin tone, a flag, a family
+# joined by ZWJ, an Arabic number sign before its digit, Hangul jamo.
+_PIECES = st.sampled_from(
+    [
+        *(
+            "کتاب",
+            "می\u200cشود",
+            "خانه",
+            "a",
+            "word",
+            "۱۲۳",
+            "«",
+            "»",
+            ".",
+            "...",
+            "،",
+            "-",
+            "_",
+            " ",
+            "  ",
+            "\n",
+            "\u00a0",
+        ),
+        *("ب\u0651\u0650", "👍🏽", "🇮🇷", "👨\u200d👩\u200d👧", "\u0600۱", "e\u0301", "각", "\u1100\u1161\u11a8"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=80).map("".join), st.integers(1, 40))
+def test_cut_keeps_the_limit_and_every_character(text: str, limit: int) -> None:
+    pieces = cut(text, limit)
+    assert all(0 < len(p) <= limit for p in pieces)
+    assert all(p == p.strip() for p in pieces)
+    assert "".join(_bare(p) for p in pieces) == _bare(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["کتاب", "می\u200cشود", "ب\u0651\u0650", "word", "🇮🇷🇩🇪", "e\u0301"]), max_size=60),
+    st.integers(12, 40),
+)
+def test_cut_keeps_words_whole_when_they_fit(words: list[str], limit: int) -> None:
+    text = " ".join(words)
+    pieces = cut(text, limit)
+    assert " ".join(pieces).split() == text.split()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["ب\u0651\u0650", "e\u0301", "🇮🇷", "👍🏽", "👨\u200d👩\u200d👧", "\u0600۱", "각"]), max_size=60
+    )
+)
+def test_cut_never_splits_a_grapheme_that_fits(graphemes: list[str]) -> None:
+    text = "".join(graphemes)  # one word: no space to cut at
+    ends = {0}
+    for grapheme in graphemes:
+        ends.add(max(ends) + len(grapheme))
+    at = 0
+    for piece in cut(text, 9):
+        at += len(piece)
+        assert at in ends, (text, piece)
+
+
+def test_cut_makes_even_pieces_at_spaces() -> None:
+    text = " ".join(["کلمه"] * 500)  # 2,499 characters
+    pieces = cut(text, 2000)
+    assert [len(p) for p in pieces] == [1249, 1249]
+
+
+def test_cut_prefers_punctuation_to_the_inside_of_a_word() -> None:
+    assert cut("ب" * 8 + "...." + "پ" * 8, 12) == ["ب" * 8 + "..", ".." + "پ" * 8]
+    assert cut("ب" * 20, 12) == ["ب" * 10, "ب" * 10]  # one word: cut it is
+
+
+def test_cut_falls_back_to_code_points_inside_one_grapheme() -> None:
+    text = "ب" + "\u0651" * 30  # one grapheme of 31 characters
+    assert cut(text, 10) == [text[:8], text[8:16], text[16:24], text[24:]]
+
+
+def test_head_is_the_longest_prefix_cut_at_a_space() -> None:
+    assert head("یک دو سه چهار", 9) == "یک دو سه"
+    assert head("یک دو", 9) == "یک دو"
+
+
+# -- sentences ------------------------------------------------------------------------------------------
+
+_ORDINARY = "دولت امروز برنامهٔ تازه‌ای برای اقتصاد اعلام کرد. وزیر گفت که این طرح از ماه آینده اجرا می‌شود. "
+
+HOSTILE = {
+    "open quotation": "«« » " + _ORDINARY * 300,
+    "abbreviation": "ع. " * 10_000,
+    "dots": "." * 30_000,
+    "a long word": "ب" * 30_000,
+    "marks": "ب" + "\u0651\u0650" * 15_000,
+    "no stop": " ".join(["کلمه"] * 8000),
+}
+
+
+@pytest.mark.parametrize("paragraph", HOSTILE.values(), ids=HOSTILE.keys())
+def test_no_sentence_is_longer_than_the_cap_and_no_text_is_lost(paragraph: str) -> None:
+    sentences = split_paragraph(paragraph)
+    assert max(len(s) for s in sentences) <= MAX_SENTENCE_CHARS
+    assert "".join(_bare(s) for s in sentences) == _bare(paragraph)
+
+
+def test_a_quotation_longer_than_the_cap_mends_nothing() -> None:
+    # The quotation never closes: hazm's sentences stand as they are instead of one sentence of 30,000
+    # characters cut anywhere.
+    sentences = split_paragraph("او گفت: «" + _ORDINARY * 300)
+    assert sentences[0] == "او گفت: «دولت امروز برنامهٔ تازه‌ای برای اقتصاد اعلام کرد."
+    assert sentences[1:3] == [
+        "وزیر گفت که این طرح از ماه آینده اجرا می‌شود.",
+        "دولت امروز برنامهٔ تازه‌ای برای اقتصاد اعلام کرد.",
+    ]
+    # Shorter, it is one sentence as before.
+    quoted = "او گفت: «" + _ORDINARY * 5 + "» و رفت."
+    assert split_paragraph(quoted) == [quoted]
