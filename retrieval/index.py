@@ -35,7 +35,7 @@ from retrieval import fuzzy as fuzzy_words
 from retrieval.display import DISPLAY_VERSION, display
 from retrieval.fuzzy import FuzzyWords
 from retrieval.postings import Boosts, Features, Postings, Scorer, Weights
-from retrieval.seeds import Article, SeedSet, fingerprint
+from retrieval.seeds import MAX_TITLE_CHARS, Article, SeedSet, fingerprint
 from retrieval.sentences import MAX_SENTENCE_CHARS, Sentence, split_article
 
 __all__ = ["ArticleInfo", "Hit", "Index", "build_index", "term_key"]
@@ -77,6 +77,7 @@ def scoring_recipe() -> dict[str, object]:
         "term_key": "blake2b-64",
         "display": DISPLAY_VERSION,
         "max_sentence_chars": MAX_SENTENCE_CHARS,  # an index built before sentences were cut holds longer ones
+        "max_title_chars": MAX_TITLE_CHARS,
         "k1": K1,
         "b": B,
         "context_k1": CONTEXT_K1,

@@ -1,4 +1,4 @@
-"""Sentence splitting in linear time, and sentences no longer than a cap (issue 13 §6)."""
+"""Sentence splitting in linear time, and sentences (and titles) no longer than a cap (issue 13 §6)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from retrieval.cutting import cut, head
 from retrieval.normalize import sentence_tokenizer
+from retrieval.seeds import MAX_TITLE_CHARS, parse_article
 from retrieval.sentences import MAX_SENTENCE_CHARS, split_paragraph
 
 _WHITESPACE = re.compile(r"\s+")
@@ -150,3 +151,14 @@ def test_a_quotation_longer_than_the_cap_mends_nothing() -> None:
     # Shorter, it is one sentence as before.
     quoted = "او گفت: «" + _ORDINARY * 5 + "» و رفت."
     assert split_paragraph(quoted) == [quoted]
+
+
+def test_a_title_longer_than_the_cap_is_cut() -> None:
+    article = parse_article("a", " ".join(["عنوان"] * 1000) + "\nمتن.")
+    assert len(article.title) <= MAX_TITLE_CHARS
+    assert article.title.endswith("عنوان…")
+
+
+def test_continuation_lines_join_their_paragraph() -> None:
+    article = parse_article("a", "عنوان\nمتن\n" + ".\n" * 20_000 + "بند دوم")
+    assert article.paragraphs == ("متن" + "." * 20_000, "بند دوم")
