@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import hazm
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval.cutting import cut, head
-from retrieval.normalize import sentence_tokenizer
+from retrieval.normalize import fold, sentence_tokenizer
 from retrieval.seeds import MAX_TITLE_CHARS, parse_article
 from retrieval.sentences import MAX_SENTENCE_CHARS, split_paragraph
 
@@ -162,3 +163,24 @@ def test_a_title_longer_than_the_cap_is_cut() -> None:
 def test_continuation_lines_join_their_paragraph() -> None:
     article = parse_article("a", "عنوان\nمتن\n" + ".\n" * 20_000 + "بند دوم")
     assert article.paragraphs == ("متن" + "." * 20_000, "بند دوم")
+
+
+# -- folding ----------------------------------------------------------------------------------------------
+
+
+def test_fold_drops_a_long_run_of_marks_as_it_drops_a_short_one() -> None:
+    assert fold("ب" + "\u0651\u0650" * 50_000 + " کتاب") == "ب کتاب"
+    assert fold("\u0651\u0650" * 50_000) == ""
+
+
+@pytest.mark.parametrize("text", ["ا\u0653", "e\u0301", "ك\u0651\u064e", "ﻻ", "ᄀ\u200cᅡ", "i\u0307\u0301" * 20])
+def test_fold_composes_as_before(text: str) -> None:
+    # The text NFKC sees is the same unless more than 30 marks follow a letter.
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_fold_table())
+    assert fold(text) == unicodedata.normalize("NFKC", folded)
+
+
+def _fold_table() -> dict[int, str | None]:
+    from retrieval.normalize import _FOLD
+
+    return _FOLD
