@@ -343,7 +343,8 @@ class Index:
 def _bm25_in_place(counts: sp.csr_matrix, idf: np.ndarray, k1: float, b: float) -> sp.csr_matrix:
     """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), reusing the matrix."""
     lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
-    average = np.float32(lengths.mean()) if len(lengths) else np.float32(1)
+    mean = float(lengths.mean()) if len(lengths) else 0.0
+    average = np.float32(mean if mean > 0 else 1)  # no terms at all (a text of dots): nothing to normalise
     norm = np.float32(k1) * (np.float32(1 - b) + np.float32(b) * lengths / average)
     tf = counts.data
     tf *= np.float32(k1 + 1) / (tf + np.repeat(norm, np.diff(counts.indptr)))

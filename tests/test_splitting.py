@@ -184,3 +184,11 @@ def _fold_table() -> dict[int, str | None]:
     from retrieval.normalize import _FOLD
 
     return _FOLD
+
+
+def test_an_index_of_sentences_without_words_builds_without_a_warning() -> None:
+    # 30,000 «.» are 15 sentences with no term at all: their average length is 0 (a division by zero).
+    from retrieval import build_index
+
+    index = build_index([parse_article("a", "عنوان\n" + "." * 30_000)])
+    assert len(index) == 15
