@@ -55,9 +55,9 @@ def _abbreviations_mended(pieces: Iterable[str]) -> Iterator[list[str]]:
 def _quotes_mended(runs: Iterable[list[str]]) -> Iterator[str]:
     """Sentences of runs of pieces: a run that leaves a quotation open runs on into the next until it closes.
 
-    A quotation still open after ``MAX_SENTENCE_CHARS`` characters (the writer forgot to close it, or never
-    meant one) mends nothing: its runs are sentences as they are. The count of open quotes and the length
-    are kept as the runs come, so each is read once.
+    A quotation is mended only into a sentence of at most ``MAX_SENTENCE_CHARS`` characters: past that
+    (a quotation the writer forgot to close, or a very long one) its runs are sentences as they are. The
+    count of open quotes and the length are kept as the runs come, so each is read once.
     """
     held: list[list[str]] = []
     depth = length = 0
@@ -67,7 +67,7 @@ def _quotes_mended(runs: Iterable[list[str]]) -> Iterator[str]:
         length += sum(len(piece) + 1 for piece in run)
         if depth > 0 and length <= MAX_SENTENCE_CHARS + 1:
             continue
-        if depth > 0:  # too long for a quotation
+        if length > MAX_SENTENCE_CHARS + 1:  # too long to mend
             yield from (" ".join(r) for r in held)
         else:
             yield " ".join(piece for r in held for piece in r)

@@ -182,6 +182,11 @@ def test_a_quotation_longer_than_the_cap_mends_nothing() -> None:
     assert split_paragraph(quoted) == [quoted]
 
 
+def test_a_quotation_that_closes_past_the_cap_mends_nothing() -> None:
+    quoted = "او گفت: «" + _ORDINARY * 25 + "» و رفت."  # 2,500 characters
+    assert split_paragraph(quoted) == sentence_tokenizer().tokenize(quoted)
+
+
 def test_a_title_longer_than_the_cap_is_cut() -> None:
     article = parse_article("a", " ".join(["عنوان"] * 1000) + "\nمتن.")
     assert len(article.title) <= MAX_TITLE_CHARS
