@@ -35,8 +35,8 @@ from retrieval import fuzzy as fuzzy_words
 from retrieval.display import DISPLAY_VERSION, display
 from retrieval.fuzzy import FuzzyWords
 from retrieval.postings import Boosts, Features, Postings, Scorer, Weights
-from retrieval.seeds import Article, SeedSet, fingerprint
-from retrieval.sentences import Sentence, split_article
+from retrieval.seeds import MAX_TITLE_CHARS, Article, SeedSet, fingerprint
+from retrieval.sentences import MAX_SENTENCE_CHARS, Sentence, split_article
 
 __all__ = ["ArticleInfo", "Hit", "Index", "build_index", "term_key"]
 
@@ -76,6 +76,8 @@ def scoring_recipe() -> dict[str, object]:
     return analysis.recipe() | {
         "term_key": "blake2b-64",
         "display": DISPLAY_VERSION,
+        "max_sentence_chars": MAX_SENTENCE_CHARS,  # an index built before sentences were cut holds longer ones
+        "max_title_chars": MAX_TITLE_CHARS,
         "k1": K1,
         "b": B,
         "context_k1": CONTEXT_K1,
@@ -349,7 +351,8 @@ class Index:
 def _bm25_in_place(counts: sp.csr_matrix, idf: np.ndarray, k1: float, b: float) -> sp.csr_matrix:
     """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), reusing the matrix."""
     lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
-    average = np.float32(lengths.mean()) if len(lengths) else np.float32(1)
+    mean = float(lengths.mean()) if len(lengths) else 0.0
+    average = np.float32(mean if mean > 0 else 1)  # no terms at all (a text of dots): nothing to normalise
     norm = np.float32(k1) * (np.float32(1 - b) + np.float32(b) * lengths / average)
     tf = counts.data
     tf *= np.float32(k1 + 1) / (tf + np.repeat(norm, np.diff(counts.indptr)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import unicodedata
 from functools import cache
 from typing import TYPE_CHECKING
@@ -109,7 +110,9 @@ def _fold_table() -> dict[int, str | None]:
         # Combining marks (diacritics, hamza above, madda) and format characters (ZWNJ, ZWJ, bidi marks,
         # soft hyphen, BOM) never change which word was meant. ZWNJ goes too, so «می‌شود» and «میشود»
         # are one word.
-        if category in ("Mn", "Me", "Cf"):
+        # So do the few spacing marks that attach to the letter before them (a nonzero combining class:
+        # viramas, musical stems), which leaves NFKC nothing to reorder the second time (see ``fold``).
+        if category in ("Mn", "Me", "Cf") or unicodedata.combining(char):
             table[code] = None
         elif category in ("Cc", "Zs", "Zl", "Zp"):
             table[code] = " "
@@ -120,13 +123,57 @@ def _fold_table() -> dict[int, str | None]:
 
 _FOLD = _fold_table()
 
+MAX_NON_STARTERS = 30
+"""Marks in a row that ``fold`` lets NFKC reorder: UAX #15's «stream-safe» limit (no real text comes near)."""
+CGJ = "\u034f"
+"""COMBINING GRAPHEME JOINER: a starter that changes no text, and that the fold table drops (a mark)."""
+
+
+@cache
+def _long_mark_runs() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """More than ``MAX_NON_STARTERS`` non-starters in a row (marks of a nonzero combining class, and the
+    few characters whose decomposition begins with one: halfwidth «ﾞ», Tibetan vowel signs): among the
+    characters of the basic plane, and among all (slower: ``re`` tests a class beyond it range by range)."""
+    codes = [
+        code
+        for code in itertools.chain.from_iterable(_PLANES)
+        if unicodedata.combining(chr(code))
+        or (unicodedata.decomposition(chr(code)) and unicodedata.combining(unicodedata.normalize("NFKD", chr(code))[0]))
+    ]
+
+    def runs(codes: list[int]) -> re.Pattern[str]:
+        spans: list[list[int]] = []
+        for code in codes:
+            if spans and spans[-1][1] == code - 1:
+                spans[-1][1] = code
+            else:
+                spans.append([code, code])
+        marks = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in spans)
+        return re.compile(f"[{marks}]{{{MAX_NON_STARTERS}}}(?=[{marks}])")
+
+    return runs([code for code in codes if code <= 0xFFFF]), runs(codes)
+
+
+_BEYOND_BASIC_PLANE = re.compile("[\U00010000-\U0010ffff]")
+
 
 def fold(text: str) -> str:
-    """Return the matching key of ``text``: lower case, Persian letters, ASCII digits, no marks."""
+    """Return the matching key of ``text``: lower case, Persian letters, ASCII digits, no marks.
+
+    Time is linear in the text's length.
+    """
+    # NFKC puts the marks after a letter in canonical order with an insertion sort: k marks out of order
+    # cost k² steps (40,000 alternating shadda and kasra took 2 s; ten times as many, minutes). Text
+    # already normalized has none out of order; otherwise a CGJ after every ``MAX_NON_STARTERS`` marks in
+    # a row bounds the sort (UAX #15's stream-safe format), and the table drops the CGJs with the marks.
+    if not unicodedata.is_normalized("NFKC", text):
+        basic, every = _long_mark_runs()
+        runs = basic if _BEYOND_BASIC_PLANE.search(text) is None else every
+        text = runs.sub(lambda m: m.group() + CGJ, text)
     # NFKC first: it turns presentation forms (ﻻ, ﯽ) into letters and composes what decomposed input
     # split apart; the table then drops the marks NFKC leaves. Dropping a character can bring together
     # two that compose (Hangul jamo around a ZWNJ or tatweel: ᄀ‌ᅡ → 가), so NFKC runs once more; it
-    # costs a scan when nothing composes.
+    # costs a scan when nothing composes, and finds no marks to reorder: the table dropped every one.
     folded = unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
     return unicodedata.normalize("NFKC", folded)
 
@@ -140,12 +187,26 @@ def fold_fingerprint() -> str:
     """
     digest = hashlib.sha256(unicodedata.unidata_version.encode())
     digest.update(json.dumps(sorted(_FOLD.items()), ensure_ascii=False).encode())
+    digest.update(f"stream-safe {MAX_NON_STARTERS}".encode())
     return digest.hexdigest()
+
+
+HAZM_SENTENCE_END = r"([!.?⸮؟]+)[ \n]+"
+"""hazm's sentence end: a run of end marks, then spaces or line breaks."""
+SENTENCE_END = r"(?<![!.?⸮؟])([!.?⸮؟]++)[ \n]+"
+"""The same ends, found in linear time. hazm's pattern backtracks: on a run of k end marks that no space
+follows («.....x») it tries every start in the run and every shorter run from each, k² steps (50,000
+«.» took a minute; 2 MB would take hours). This one starts only where a run starts and never gives back
+what the run took; since a shorter run is always followed by another mark, never a space, it matches
+exactly where hazm's does (``tests/test_splitting.py`` compares the two on random text)."""
 
 
 @cache
 def sentence_tokenizer() -> hazm.SentenceTokenizer:
-    """The one hazm ``SentenceTokenizer`` of the process."""
+    """The one hazm ``SentenceTokenizer`` of the process, with ``SENTENCE_END`` for its pattern."""
     import hazm
 
-    return hazm.SentenceTokenizer()
+    tokenizer = hazm.SentenceTokenizer()
+    assert tokenizer.pattern.pattern == HAZM_SENTENCE_END, "hazm's sentence pattern changed"
+    tokenizer.pattern = re.compile(SENTENCE_END)
+    return tokenizer

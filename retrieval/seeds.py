@@ -30,11 +30,13 @@ from pathlib import Path
 
 import jdatetime
 
+from retrieval.cutting import head
 from retrieval.errors import FolderProblem, SeedsError
 from retrieval.normalize import fold
 
 __all__ = [
     "JALALI_YEARS",
+    "MAX_TITLE_CHARS",
     "SEED_SUFFIXES",
     "Article",
     "Flawed",
@@ -51,6 +53,8 @@ _logger = logging.getLogger(__name__)
 
 SEED_SUFFIXES = (".txt", ".md")
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_TITLE_CHARS = 2000
+"""A longer title (a file whose first line is a whole text) is cut: it is shown with every answer."""
 
 _HEADER = re.compile(r"^\s*date\s+(\S+)(?:\s+(.*))?$", re.IGNORECASE)
 _DATE = re.compile(r"([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})")
@@ -204,21 +208,25 @@ def read_article(
 ) -> tuple[Article, tuple[tuple[Problem, str], ...]]:
     """Parse a seed file's text into an ``Article`` and its flaws (a header date that is no date, and why).
 
-    Raise ``ValueError`` when it holds no article.
+    Raise ``ValueError`` when it holds no article. A title longer than ``MAX_TITLE_CHARS`` is cut at a
+    space and ends in «…». Time is linear in the text.
     """
-    lines: list[str] = []
+    lines: list[list[str]] = []  # each paragraph's lines, joined at the end: a join per line costs n²
     for raw in text.lstrip("\ufeff").splitlines():
         line = _clean(_MARKDOWN_EMPHASIS.sub("", _MARKDOWN_LINE.sub("", raw)) if markdown else raw)
         if not line:
             continue
         if len(lines) > 1 and line.startswith(_CONTINUATION):
-            lines[-1] += line
+            lines[-1].append(line)
         else:
-            lines.append(line)
+            lines.append([line])
     if not lines:
         raise ValueError("empty file")
-    title, date, bad_date = _parse_header(lines[0], article_id)
-    paragraphs = tuple(lines[1:])
+    title, date, bad_date = _parse_header("".join(lines[0]), article_id)
+    if len(title) > MAX_TITLE_CHARS:
+        _logger.warning("%s: title longer than %d characters; cut", article_id, MAX_TITLE_CHARS)
+        title = head(title, MAX_TITLE_CHARS - 1) + "…"
+    paragraphs = tuple("".join(parts) for parts in lines[1:])
     if not paragraphs:
         raise ValueError("no text after the title line")
     flaws = ((Problem.BAD_DATE, bad_date),) if bad_date else ()

@@ -95,8 +95,12 @@ async def test_a_passage_too_long_for_a_message_is_cut_clearly_and_keeps_its_sou
 ) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    long_sentence = "زلزله بزرگ در این گزارش " + " ".join(f"واژهٔ{i} طولانی 🇮🇷👍🏽" for i in range(900)) + " رخ داد."
-    write_seed(seeds, "long.txt", f"date 2025-01-01 گزارش بلند\n{long_sentence}")
+    # One paragraph of 20,000 characters without a stop: cut into sentences of under 2,000 characters
+    # (MAX_SENTENCE_CHARS), the answer in the middle one, so its passage (with the two beside it) is longer
+    # than a message.
+    words = [f"واژهٔ{i} طولانی 🇮🇷👍🏽" for i in range(900)]
+    long_paragraph = f"در این گزارش {' '.join(words[:450])} زلزله بزرگ رخ داد {' '.join(words[450:])}."
+    write_seed(seeds, "long.txt", f"date 2025-01-01 گزارش بلند\n{long_paragraph}")
     async with running_bot(api, tmp_path, seeds=seeds):
         api.private_message("زلزله بزرگ")
         [call] = await api.wait_for(sent_to(USER_ID))  # one message per answer, never a stream of them
@@ -107,8 +111,8 @@ async def test_a_passage_too_long_for_a_message_is_cut_clearly_and_keeps_its_sou
     text = plain(call.params["text"])
     assert utf16_len(text) <= 4096
     body, source = text.split("\n\n📰 ")
-    assert body.startswith("زلزله بزرگ") and body.endswith(" …")  # cut, and says so
-    assert not body[:-2].endswith("واژه")  # at a word boundary
+    assert "زلزله بزرگ رخ داد" in body  # the answering sentence always shows; neighbours give way first
+    assert not body.rstrip(" …").endswith("واژه")  # anything cut is cut at a word boundary
     assert source.startswith("گزارش بلند") and "۱۲ دی ۱۴۰۳ (۱ ژانویه ۲۰۲۵)" in source  # the source is never cut
     assert call.params["reply_markup"]["inline_keyboard"][-1][-1]["text"] == "📄 متن کامل خبر"  # the rest
     assert article[-1].status == 200  # the whole article, in parts, every part whole graphemes

@@ -100,3 +100,15 @@ async def test_each_inline_result_posts_what_its_description_says(api: BotApiSta
         posted = parse_html(result["input_message_content"]["message_text"])[0]
         described = result["description"].removesuffix("…").strip()
         assert posted.startswith(described)
+
+
+def test_a_sentence_longer_than_a_message_is_cut_clearly_and_the_source_stays(seed_index: Index) -> None:
+    from bot.conversation.render import passage_pieces, to_html
+    from bot.testing.standin import utf16_len
+
+    result = answer(seed_index, QUESTION)
+    text = parse_html(to_html(passage_pieces(result, 0, limit=300)))[0]
+    assert utf16_len(text) <= 300
+    body, source = text.split("\n\n📰 ")
+    assert COMMANDER in body or body.endswith(" …")  # the answering sentence, cut when it cannot fit
+    assert body.endswith(" …") and source.startswith("بسیج؛ ستون استوار")

@@ -97,14 +97,16 @@ def passage_pieces(
     if footer and (page > 0 or not result.answered):
         tail.append((f"\n\n🔎 {fa(page + 1)} از {fa(len(result.passages))}", PLAIN))
     room = limit - sum(utf16_len(t) for t, _ in tail)
-    body: list[Piece] = []
-    if context and passage.before:
-        body += [(passage.before, QUOTE), ("\n", PLAIN)]
-    body += _marked(passage.sentence, passage.marks)
-    if context and passage.after:
-        body += [("\n", PLAIN), (passage.after, QUOTE)]
-    if sum(utf16_len(t) for t, _ in body) > room:  # a giant sentence: the sentence alone, cut to fit
-        body = clip(_marked(passage.sentence, passage.marks), room)
+    answer = _marked(passage.sentence, passage.marks)
+    before = [(passage.before, QUOTE), ("\n", PLAIN)] if context and passage.before else []
+    after = [("\n", PLAIN), (passage.after, QUOTE)] if context and passage.after else []
+    # The answering sentence always shows: the neighbours go first when the whole is too long for a
+    # message, and only a sentence longer than a message on its own is cut (at a word, with «…»).
+    for body in ([*before, *answer, *after], [*answer, *after], [*before, *answer], answer):
+        if sum(utf16_len(t) for t, _ in body) <= room:
+            break
+    else:
+        body = clip(answer, room)
     return body + tail
 
 
