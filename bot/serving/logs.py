@@ -10,19 +10,24 @@ import time
 __all__ = ["REPEAT_INTERVAL", "RepeatFilter", "configure_logging"]
 
 REPEAT_INTERVAL = 60.0
-"""Seconds during which a repeated warning or error is counted instead of logged again."""
+"""Seconds of the window in which a repeated warning or error is let through ``BURST`` times."""
+BURST = 10
 
 
 class RepeatFilter(logging.Filter):
-    """Lets a warning or error through once per ``interval`` for each place and kind; counts the rest.
+    """Lets the first ``burst`` warnings or errors of each place and kind through in an ``interval``, and
+    counts the rest; the next one let through says how many were held back. Records below WARNING pass.
 
-    The next one let through says how many were held back. Records below WARNING all pass.
+    A retry with backoff logs a few times a minute and is never held; a flood (a failed accept on every
+    connection) is.
     """
 
-    def __init__(self, interval: float = REPEAT_INTERVAL) -> None:
+    def __init__(self, interval: float = REPEAT_INTERVAL, burst: int = BURST) -> None:
         super().__init__()
         self.interval = interval
-        self._seen: dict[tuple[object, ...], tuple[float, int]] = {}
+        self.burst = burst
+        self._seen: dict[tuple[object, ...], tuple[float, int, int]] = {}
+        """place and kind -> when its interval began, records let through in it, records held back"""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
@@ -30,16 +35,18 @@ class RepeatFilter(logging.Filter):
         kind = record.exc_info[0] if record.exc_info else None
         key = (record.name, record.pathname, record.lineno, record.msg, kind)
         now = time.monotonic()
-        last, held = self._seen.get(key, (-self.interval, 0))
-        if now - last < self.interval:
-            self._seen[key] = (last, held + 1)
+        began, passed, held = self._seen.get(key, (now, 0, 0))
+        if now - began >= self.interval:
+            began, passed = now, 0
+        if passed >= self.burst:
+            self._seen[key] = (began, passed, held + 1)
             return False
-        self._seen[key] = (now, 0)
+        self._seen[key] = (began, passed + 1, 0)
         if len(self._seen) > 10_000:  # bounded: forget the oldest places
             for stale in sorted(self._seen, key=lambda k: self._seen[k][0])[:5_000]:
                 del self._seen[stale]
         if held:
-            record.msg = f"{record.msg} ({held} more like this in the last {self.interval:.0f} s, not logged)"
+            record.msg = f"{record.msg} ({held} more like this before, not logged)"
         return True
 
 
