@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -443,3 +444,69 @@ def test_a_repeated_failure_is_logged_a_few_times_per_interval() -> None:
     later = record("Too many open files")
     assert repeats.filter(later)
     assert "497 more like this" in later.getMessage()
+
+
+async def test_a_refused_request_closes_its_connection_so_the_next_one_is_not_lost(
+    hooked: RunningBot, http: httpx.AsyncClient, api: BotApiStandin
+) -> None:
+    url = _hook_url(hooked)
+    refused = await http.post(url, json=api.private_message(QUESTION).update, headers={SECRET_HEADER: "wrong"})
+    assert (refused.status_code, refused.headers.get("connection")) == (403, "close")  # its body was never read
+    accepted = await http.post(url, json=api.private_message(QUESTION).update, headers={SECRET_HEADER: SECRET})
+    assert accepted.status_code == 200  # the same client, a new connection
+
+
+async def test_healthz_answers_503_while_the_index_loads(
+    api: BotApiStandin, tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    application, metrics = _application(api.base_url, api.token, tmp_path, opened=False)
+    library = metrics.library
+    loading, release = threading.Event(), threading.Event()
+    real_open = library.open
+
+    def slow_open() -> Any:  # a large collection takes a while
+        loading.set()
+        release.wait(10)
+        return real_open()
+
+    library.open = slow_open  # type: ignore[method-assign]
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(application, metrics, Serving(port=port), stop))
+    try:
+        await asyncio.to_thread(loading.wait, 10)
+        response = await http.get(f"http://127.0.0.1:{port}/healthz")  # answered, not refused
+        assert (response.status_code, response.json()["status"]) == (503, "loading")
+        release.set()
+        for _ in range(200):
+            response = await http.get(f"http://127.0.0.1:{port}/healthz")
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert response.json()["status"] == "ok"
+    finally:
+        release.set()
+        await _stop(task, stop)
+
+
+async def test_healthz_says_failing_while_every_question_fails(
+    hooked: RunningBot, http: httpx.AsyncClient, api: BotApiStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a damaged index")
+
+    monkeypatch.setattr("bot.conversation.handlers.answer", broken)
+    for n in range(3):
+        status = await api.post_to_webhook(_hook_url(hooked), api.private_message(QUESTION).update, SECRET)
+        assert status == 200
+        await api.wait_for(sent_to(USER_ID), count=n + 1)  # the apology
+    response = await http.get(f"{base(hooked)}/healthz")
+    assert (response.status_code, response.json()["status"]) == (503, "failing")
+    monkeypatch.undo()
+    await api.post_to_webhook(_hook_url(hooked), api.private_message(QUESTION).update, SECRET)
+    await api.wait_for(sent_to(USER_ID), count=4)
+    assert (await http.get(f"{base(hooked)}/healthz")).status_code == 200  # answering again: healthy
+
+
+def _hook_url(running: RunningBot) -> str:
+    return f"{base(running)}/pasokh"

@@ -56,8 +56,13 @@ App = Application[Any, Any, Any, Any, Any, Any]
 class _Handler(tornado.web.RequestHandler):
     """Plain-text errors, and no tornado tracebacks in the log (the body may hold users' messages)."""
 
+    closing = False
+    """Set when a request is refused before its body was read: the connection cannot be reused."""
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
+        if self.closing:  # tell the client, or it sends its next request on a connection about to close
+            self.set_header("Connection", "close")
         self.finish(f"{status_code} {self._reason}\n")
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -83,12 +88,14 @@ class _WebhookHandler(_Handler):
         self._body: list[bytes] = []
 
     def prepare(self) -> None:
+        self.closing = True  # until the checks pass: a refusal here leaves the body unread
         given = self.request.headers.get(SECRET_HEADER, "").encode("latin-1")  # tornado read them as latin-1
         if not hmac.compare_digest(given, self.secret):
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN, reason="wrong or missing secret token")
         media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media_type != "application/json":  # as PTB's own webhook server and Telegram do
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN, reason="not application/json")
+        self.closing = False
 
     def data_received(self, chunk: bytes) -> None:
         self._body.append(chunk)
