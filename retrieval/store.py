@@ -305,7 +305,7 @@ def _load(folder: ReadFolder, seeds_fingerprint: str | None) -> Index:
         for name, (_, size) in opened.items():
             if size != files[name]["bytes"]:
                 raise _damaged(folder.path / name, f"is {size} bytes, the manifest says {files[name]['bytes']}")
-        # Checksums in threads (hashlib releases the GIL), largest files first, while this thread checks
+        # Checksums in threads (zlib releases the GIL), largest files first, while this thread checks
         # the arrays; a checksum that differs is reported first: it says the most.
         pool = stack.enter_context(ThreadPoolExecutor(min(4, os.cpu_count() or 1), "pasokh-checksum"))
         by_size = sorted(opened, key=lambda name: -opened[name][1])
