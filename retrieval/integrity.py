@@ -83,8 +83,13 @@ def _text(offsets: np.ndarray, data: np.ndarray, name: str) -> None:
 
 
 def _finite_non_negative(array_: np.ndarray, name: str) -> None:
-    _require(bool(np.all(np.isfinite(array_))), name, "holds NaN or infinite values")
-    _require(not np.any(array_ < 0), name, "holds negative values")
+    if not len(array_):
+        return
+    # Two reductions and no temporary array: NaN makes both NaN, and NaN compares false.
+    low, high = array_.min(), array_.max()
+    _require(not np.isnan(low), name, "holds NaN values")
+    _require(low >= 0, name, "holds negative values")
+    _require(high < np.inf, name, "holds infinite values")
 
 
 def _booleans(array_: np.ndarray, name: str) -> None:

@@ -3,7 +3,7 @@
 A saved index is a folder:
 
 - ``manifest.json``: format, recipe (analysis and scoring settings), library versions, seeds
-  fingerprint and counts, build time, and for every other file its size and SHA-256 (arrays: also
+  fingerprint and counts, build time, and for every other file its size and CRC-32 (arrays: also
   their dtype and shape);
 - ``articles.json``: each article's id, title, date, file digest and display title;
 - ``grams.json``: the character trigrams of the fuzzy word index, in id order;
@@ -18,7 +18,7 @@ settings or from other seeds (``RecipeMismatch``), then checks every file's size
 the manifest (in threads, while the rest goes on), every array's dtype and shape against the code's,
 and the invariants the scorer relies on (``retrieval.integrity``). Any damage is an ``IndexFileError``
 with a one-line message naming the file. Arrays are memory-mapped read-only, so several processes
-serving one index share its pages. At a million sentences the checks cost about 1.2 s of a 2 s load
+serving one index share its pages. At a million sentences the checks cost about 1 s of CPU
 (``benchmarks/store_cost.py``).
 """
 
@@ -242,7 +242,9 @@ def _read_articles(data: bytes, path: Path) -> tuple[ArticleInfo, ...]:
             raise TypeError("not a list")
         articles = []
         for id_, title, date, digest, shown in rows:
-            if not all(isinstance(v, str) for v in (id_, title, digest, shown)) or not isinstance(date, str | None):
+            if not (
+                type(id_) is type(title) is type(digest) is type(shown) is str and (date is None or type(date) is str)
+            ):
                 raise TypeError("an article with a field of the wrong type")
             articles.append(ArticleInfo(id_, title, dt.date.fromisoformat(date) if date else None, digest, shown))
     except (TypeError, ValueError, RecursionError) as exc:
@@ -303,7 +305,7 @@ def _load(folder: ReadFolder, seeds_fingerprint: str | None) -> Index:
         for name, (_, size) in opened.items():
             if size != files[name]["bytes"]:
                 raise _damaged(folder.path / name, f"is {size} bytes, the manifest says {files[name]['bytes']}")
-        # Checksums in threads (hashlib releases the GIL), largest files first, while this thread checks
+        # Checksums in threads (zlib releases the GIL), largest files first, while this thread checks
         # the arrays; a checksum that differs is reported first: it says the most.
         pool = stack.enter_context(ThreadPoolExecutor(min(4, os.cpu_count() or 1), "pasokh-checksum"))
         by_size = sorted(opened, key=lambda name: -opened[name][1])

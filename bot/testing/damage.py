@@ -14,7 +14,6 @@ Shared by ``tests/test_saved_index.py`` and ``python -m benchmarks.store_faults`
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from retrieval import Index, IndexFileError
+from retrieval.folders import Checksum
 from retrieval.store import CHECKSUM, FILES, load_index
 
 __all__ = ["EXTRA_ARTICLES", "Case", "Outcome", "Result", "answers", "cases", "try_case"]
@@ -103,7 +103,7 @@ def refresh(folder: Path, name: str, *, header: bool = True) -> None:
     data = (folder / name).read_bytes()
     manifest = _manifest(folder)
     entry = manifest["files"][name]
-    entry["bytes"], entry[CHECKSUM] = len(data), hashlib.new(CHECKSUM, data).hexdigest()
+    entry["bytes"], entry[CHECKSUM] = len(data), Checksum(data).hexdigest()
     if header and name.endswith(".npy"):
         with (folder / name).open("rb") as file:
             version = np.lib.format.read_magic(file)
@@ -368,7 +368,7 @@ def _manifest_cases() -> list[Case]:
         ("a file's size +1", lambda m: grow(m, "files", "term_keys.npy", "bytes")),
         ("a shape +1", lambda m: m["files"]["idf.npy"]["shape"].__setitem__(0, m["files"]["idf.npy"]["shape"][0] + 1)),
         ("a dtype changed", lambda m: m["files"]["sentences.rows.npy"].__setitem__("dtype", "<i2")),
-        ("a checksum changed", lambda m: m["files"]["grams.json"].__setitem__(CHECKSUM, "0" * 64)),
+        ("a checksum changed", lambda m: m["files"]["grams.json"].__setitem__(CHECKSUM, "0" * 8)),
         ("a file left out", drop_file),
         ("a checksum left out", drop_checksum),
         ("no files", _drop("files")),
