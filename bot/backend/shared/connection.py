@@ -23,6 +23,8 @@ _logger = logging.getLogger(__name__)
 PREFIX = "pasokh:"
 TIMEOUT = 2.0
 """Seconds for a Redis connection or command: an outage costs a question this much at most, once."""
+CONNECTIONS = 8
+"""Connections a worker keeps to Redis at most; a command waits for a free one (within ``TIMEOUT``)."""
 RETRY_AFTER = 5.0
 """Seconds after a failure during which Redis is not tried (every part uses its fallback)."""
 REDIS_ERRORS = (RedisError, OSError, TimeoutError, ValueError, TypeError, KeyError)
@@ -38,14 +40,19 @@ class SharedRedis:
         self.prefix = prefix
         # One immediate retry covers a connection that died with a restarted Redis; no backoff: during an
         # outage every call should fail at once and let its caller fall back.
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
+        # A bounded pool: a burst of requests waits its turn for a connection instead of opening one each
+        # (a hundred connections opened at once can outlast TIMEOUT and switch Redis off for nothing).
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=CONNECTIONS,
+            timeout=TIMEOUT,
             decode_responses=True,
             socket_timeout=TIMEOUT,
             socket_connect_timeout=TIMEOUT,
             retry=Retry(NoBackoff(), 1),
             health_check_interval=30,
         )
+        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._down_until = 0.0
         self._down_since: float | None = None
 
