@@ -24,7 +24,7 @@ from pathlib import Path
 from benchmarks.quality import DATA, SPLITS, load_split
 from retrieval import analysis, build_index
 from retrieval.answer import answer
-from retrieval.phrase import ENABLED, Kind, answer_phrase, asked, question_kind
+from retrieval.phrase import ENABLED, Kind, answer_phrase, asked_for, question_kind
 
 HEADER = (
     "| split | kind | enabled | questions | answered | marked (coverage) | precision "
@@ -54,7 +54,7 @@ def measure(name: str, data: Path) -> Counter[tuple[Kind | None, str]]:
         if not result.answered:
             continue
         sentence = result.passages[0].sentence
-        span = answer_phrase(asked(q["question"], kinds=tuple(Kind)), sentence)
+        span = answer_phrase(asked_for(q["question"], kinds=tuple(Kind)), sentence)
         right = span is not None and _holds(sentence[span[0] : span[1]], q["answers"])
         for where in ("answered", "gold") if _holds(sentence, q["answers"]) else ("answered",):
             counts[kind, where] += 1

@@ -123,7 +123,7 @@ def _as_json(result: Answer) -> str:
             "question": result.question,
             "answered": result.answered,
             "reply": plain_reply(result),
-            "passages": hits_as_dicts(result.hits),
+            "passages": hits_as_dicts(result.hits, result.asked),
         },
         ensure_ascii=False,
     )

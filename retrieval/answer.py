@@ -18,6 +18,7 @@ import jdatetime
 from retrieval import analysis
 from retrieval.index import ArticleInfo, Hit, Index, term_key
 from retrieval.normalize import fold
+from retrieval.phrase import Asked, answer_phrase, asked_for
 
 __all__ = [
     "MIN_COVERAGE",
@@ -106,6 +107,13 @@ class Passage:
     date: str | None
     """The article's date in both calendars («۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)»), None when unknown."""
     hit: Hit
+    asked: Asked | None = None
+    """What the question asks for, when an answer phrase is marked for it (see ``retrieval.phrase``)."""
+
+    @functools.cached_property
+    def phrase(self) -> tuple[int, int] | None:
+        """The (start, end) span in ``sentence`` of the number or date the question asks for, if one."""
+        return answer_phrase(self.asked, self.sentence)
 
     @functools.cached_property
     def marks(self) -> tuple[tuple[int, int], ...]:
@@ -136,14 +144,20 @@ class Answer:
         return self.hits[0] if self.answered else None
 
     @functools.cached_property
+    def asked(self) -> Asked | None:
+        """What the question asks for, when it is answered and that is a kind of phrase to mark."""
+        return asked_for(searchable(self.question)) if self.answered else None
+
+    @functools.cached_property
     def passages(self) -> tuple[Passage, ...]:
         """The hits as distinct passages, best first: a hit that an earlier passage already shows (as its
         sentence or a neighbour) is left out, and so is a neighbour already shown."""
-        return distinct_passages(self.hits)
+        return distinct_passages(self.hits, self.asked)
 
 
-def distinct_passages(hits: Sequence[Hit]) -> tuple[Passage, ...]:
-    """``hits`` as passages that never show a sentence twice (see ``Answer.passages``)."""
+def distinct_passages(hits: Sequence[Hit], asked: Asked | None = None) -> tuple[Passage, ...]:
+    """``hits`` as passages that never show a sentence twice (see ``Answer.passages``), each marking the
+    phrase ``asked`` for."""
     shown: set[tuple[int, int]] = set()
     passages = []
     for hit in hits:
@@ -164,6 +178,7 @@ def distinct_passages(hits: Sequence[Hit]) -> tuple[Passage, ...]:
                 title=hit.article.display_title,
                 date=format_date(hit.article.date) if hit.article.date is not None else None,
                 hit=hit,
+                asked=asked,
             )
         )
     return tuple(passages)
@@ -251,11 +266,13 @@ def marked_spans(text: str, terms: frozenset[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def hits_as_dicts(hits: Sequence[Hit]) -> list[dict[str, object]]:
-    """Return hits in the CLI's JSON shape."""
+def hits_as_dicts(hits: Sequence[Hit], asked: Asked | None = None) -> list[dict[str, object]]:
+    """Return hits in the CLI's JSON shape; ``answer_phrase`` is the phrase ``asked`` for, as characters
+    ``start`` to ``end`` of ``text``, or None."""
     return [
         {
             "text": h.sentence.display,
+            "answer_phrase": _phrase_dict(h.sentence.display, asked),
             "score": round(h.score, 4),
             "article": {
                 "id": h.article.id,
@@ -266,3 +283,8 @@ def hits_as_dicts(hits: Sequence[Hit]) -> list[dict[str, object]]:
         }
         for h in hits
     ]
+
+
+def _phrase_dict(text: str, asked: Asked | None) -> dict[str, object] | None:
+    span = answer_phrase(asked, text)
+    return None if span is None else {"text": text[span[0] : span[1]], "start": span[0], "end": span[1]}

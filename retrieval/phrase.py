@@ -1,6 +1,6 @@
 """The answer phrase: the one number or date in an answering sentence that a question asks for.
 
-``asked(question)`` says what kind of phrase a question wants (a number: «چند»، «چقدر»، «چه مدت»; a
+``asked_for(question)`` says what kind of phrase a question wants (a number: «چند»، «چقدر»، «چه مدت»; a
 date: «چه سالی»، «در چه تاریخی»، «کدام قرن»), and ``answer_phrase(asked, sentence)`` finds it in a
 displayed sentence: the span of the only candidate of that kind that the question does not already hold.
 Two candidates or none mark nothing: a reader is better served by no mark than by a wrong one. A phrase
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from retrieval import analysis
 from retrieval.normalize import fold
 
-__all__ = ["ENABLED", "Asked", "Kind", "answer_phrase", "asked", "question_kind"]
+__all__ = ["ENABLED", "Asked", "Kind", "answer_phrase", "asked_for", "question_kind"]
 
 
 class Kind(enum.Enum):
@@ -100,7 +100,7 @@ class Asked:
     """The word after «چند» («چند نفر» → «نفر»), folded."""
 
 
-def asked(question: str, kinds: Collection[Kind] = ENABLED) -> Asked | None:
+def asked_for(question: str, kinds: Collection[Kind] = ENABLED) -> Asked | None:
     """What ``question`` asks for, when that is one of ``kinds``; else None (nothing will be marked)."""
     kind = question_kind(question)
     if kind is None or kind not in kinds:

@@ -50,7 +50,8 @@ def test_ask_json_has_exactly_the_documented_shape() -> None:
     assert "محمدرضا هاشمیفر" in obj["reply"]
     assert len(obj["passages"]) == 2
     for passage in obj["passages"]:
-        assert set(passage) == {"text", "score", "article", "sentence"}
+        assert set(passage) == {"text", "answer_phrase", "score", "article", "sentence"}
+        assert passage["answer_phrase"] is None  # «کیست»: a person, not marked
         assert set(passage["article"]) == {"id", "title", "date"}
         assert isinstance(passage["score"], float)
         assert isinstance(passage["sentence"], int)
@@ -130,6 +131,17 @@ def test_bad_seed_files_are_named_and_the_rest_load(tmp_path: Path, capsys: pyte
         ("dangling.txt", "broken symbolic link"),
     ]:
         assert f"skipped {name}: {reason}" in err
+
+
+def test_json_marks_the_number_asked_for_in_each_passage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_seed(tmp_path, "quake.txt", "date 2025-01-01 زلزله\nزلزله‌ای به بزرگی ۵ ریشتر کرمان را لرزاند.")
+    _, [asked], _ = _ask_json(capsys, "--seeds", str(tmp_path), "زلزله کرمان چند ریشتر بود؟")
+    [passage] = asked["passages"]
+    phrase = passage["answer_phrase"]
+    assert phrase == {"text": "۵ ریشتر", "start": phrase["start"], "end": phrase["end"]}
+    assert passage["text"][phrase["start"] : phrase["end"]] == "۵ ریشتر"
+    _, [other], _ = _ask_json(capsys, "--seeds", str(tmp_path), "زلزله کرمان را لرزاند")  # asks for no number
+    assert other["passages"][0]["answer_phrase"] is None
 
 
 def test_a_header_date_that_is_no_date_is_named_and_the_article_loads(

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from bot.testing.harness import RunningBot, plain, sent_to
+from bot.testing.harness import RunningBot, plain, running_bot, sent_to
 from bot.testing.seed_questions import COMMANDER, QUESTION
 from bot.testing.standin import USER_ID, BotApiStandin, parse_html
 from retrieval import Index
 from retrieval.answer import answer
+from tests.conftest import write_seed
 
 
 def _bold(html_text: str) -> list[str]:
     return re.findall(r"<b>(.*?)</b>", html_text)
+
+
+def _underlined(html_text: str) -> list[str]:
+    return re.findall(r"<u>(.*?)</u>", html_text)
 
 
 def _quoted(html_text: str) -> list[str]:
@@ -112,3 +118,24 @@ def test_a_sentence_longer_than_a_message_is_cut_clearly_and_the_source_stays(se
     body, source = text.split("\n\n📰 ")
     assert COMMANDER in body or body.endswith(" …")  # the answering sentence, cut when it cannot fit
     assert body.endswith(" …") and source.startswith("بسیج؛ ستون استوار")
+
+
+FOUNDED = "شرکت نمونه در سال ۱۳۸۵ در شهر تهران به دست دو برادر تأسیس شد."
+
+
+async def test_the_date_asked_for_is_the_one_bold_phrase_and_the_words_are_underlined(
+    api: BotApiStandin, tmp_path: Path
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    write_seed(seeds, "company.txt", f"date 2025-01-01 شرکت نمونه\n{FOUNDED}\nاین شرکت امروز کارمندان زیادی دارد.")
+    async with running_bot(api, tmp_path, seeds=seeds):
+        api.private_message("شرکت نمونه در چه سالی تأسیس شد؟")
+        api.private_message("شرکت نمونه را چه کسی تأسیس کرد؟")  # a person: no phrase to mark
+        date, person = [c.params["text"].split("\n\n📰")[0] for c in await api.wait_for(sent_to(USER_ID), count=2)]
+    assert _bold(date) == ["سال ۱۳۸۵"]  # the answer, once
+    assert "تأسیس" in _underlined(date) and "شرکت" in _underlined(date)  # the question's words, quieter
+    assert FOUNDED in plain(date).split("\n")  # the sentence as the article writes it
+    assert "سال ۱۳۸۵" not in _bold(person) and not _underlined(person)
+    assert "تأسیس" in _bold(person)  # the question's words in bold, as always
+    assert FOUNDED in plain(person).split("\n")

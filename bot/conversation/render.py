@@ -2,7 +2,9 @@
 
 A passage is one message: the sentence that answers stands out in plain text, with the words that found
 the question's in bold, between its neighbours set as quotes (context, quieter); then the article's title
-and date. A passage too long for one message is cut at a word boundary, clearly («…»), keeping its source.
+and date. When the question asks for a number or a date and the sentence holds one, that phrase is the
+answer: the phrase is bold, and the question's words are underlined instead. A passage too long for one
+message is cut at a word boundary, clearly («…»), keeping its source.
 Whole articles are split under Telegram's 4096-character limit at paragraph, sentence or word boundaries,
 never inside a grapheme (🇮🇷, 👍🏽).
 """
@@ -26,6 +28,7 @@ __all__ = [
     "PLAIN",
     "QUOTE",
     "RLM",
+    "UNDERLINE",
     "Piece",
     "article_pieces",
     "clip",
@@ -52,19 +55,25 @@ NEAREST = "نزدیک‌ترین نتیجه‌ها"
 WHOLE_ARTICLE = "📄 متن کامل خبر"
 
 Style = str
-PLAIN, BOLD, QUOTE = "", "b", "blockquote"
+PLAIN, BOLD, UNDERLINE, QUOTE = "", "b", "u", "blockquote"
 Piece = tuple[str, Style]
-"""A run of plain text, and how it is shown: ``PLAIN``, ``BOLD`` or ``QUOTE`` (a quoted block)."""
+"""A run of plain text, and how it is shown: ``PLAIN``, ``BOLD``, ``UNDERLINE`` or ``QUOTE`` (a quoted block)."""
 CUT = "…"
 
 _CALLBACK = re.compile(r"^(more|art):([0-9]{1,15}):([0-9]{1,2})$")
 
 
-def _marked(text: str, marks: Sequence[tuple[int, int]]) -> list[Piece]:
+def _marked(passage: Passage) -> list[Piece]:
+    """The answering sentence with its marks: the answer phrase bold and the question's words underlined
+    around it; without a phrase, the question's words bold."""
+    text, answer = passage.sentence, passage.phrase
+    spans = [(start, end, UNDERLINE if answer else BOLD) for start, end in passage.marks]
+    if answer is not None:
+        spans = [(*answer, BOLD), *(s for s in spans if s[1] <= answer[0] or s[0] >= answer[1])]
     pieces: list[Piece] = []
     at = 0
-    for start, end in marks:
-        pieces.extend([(text[at:start], PLAIN), (text[start:end], BOLD)])
+    for start, end, style in sorted(spans):
+        pieces.extend([(text[at:start], PLAIN), (text[start:end], style)])
         at = end
     pieces.append((text[at:], PLAIN))
     return [p for p in pieces if p[0]]
@@ -97,7 +106,7 @@ def passage_pieces(
     if footer and (page > 0 or not result.answered):
         tail.append((f"\n\n🔎 {fa(page + 1)} از {fa(len(result.passages))}", PLAIN))
     room = limit - sum(utf16_len(t) for t, _ in tail)
-    answer = _marked(passage.sentence, passage.marks)
+    answer = _marked(passage)
     before = [(passage.before, QUOTE), ("\n", PLAIN)] if context and passage.before else []
     after = [("\n", PLAIN), (passage.after, QUOTE)] if context and passage.after else []
     # The answering sentence always shows: the neighbours go first when the whole is too long for a
