@@ -18,6 +18,7 @@ often as "when") and «چه زمانی» (answered by an event as often as by a 
 
 from __future__ import annotations
 
+import bisect
 import enum
 import re
 from collections.abc import Collection
@@ -223,11 +224,11 @@ def _candidates(asked: Asked, sentence: str) -> list[tuple[int, int]]:
     """The (start, end) spans in ``sentence`` of the phrases of ``asked.kind`` the question does not hold."""
     dates = [m.span() for m in _DATE.finditer(sentence)]
     if asked.kind is Kind.DATE:
-        spans = sorted(dates + [m.span() for m in _BARE_YEAR.finditer(sentence) if not _overlaps(m.span(), dates)])
+        spans = sorted(dates + _outside([m.span() for m in _BARE_YEAR.finditer(sentence)], dates))
     elif asked.kind is Kind.NUMBER:
         spans = [_with_counted(m.span(), sentence, asked) for m in _QUANTITY.finditer(sentence)]
         spans += [s for m in _ONE.finditer(sentence) if (s := _with_counted(m.span(), sentence, asked)) != m.span()]
-        spans = sorted(s for s in spans if not _overlaps(s, dates))
+        spans = _outside(sorted(spans), dates)
     else:
         return []
     return [s for s in spans if not _echoed(sentence[s[0] : s[1]], asked)]
@@ -249,8 +250,15 @@ def _with_counted(span: tuple[int, int], sentence: str, asked: Asked) -> tuple[i
     return span
 
 
-def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
-    return any(span[0] < end and start < span[1] for start, end in others)
+def _outside(spans: list[tuple[int, int]], others: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ``spans`` that overlap none of ``others`` (in order, not overlapping: found by one regex)."""
+    ends = [end for _, end in others]
+    kept = []
+    for start, end in spans:
+        after = bisect.bisect_right(ends, start)  # the first of the others that ends after this starts
+        if after == len(others) or others[after][0] >= end:
+            kept.append((start, end))
+    return kept
 
 
 def _echoed(phrase: str, asked: Asked) -> bool:

@@ -27,6 +27,7 @@ from bot.testing.seed_questions import COMMANDER, QUESTION
 from retrieval import Index, SeedSet, analysis, build_index
 from retrieval.answer import Answer, answer, hits_as_dicts, plain_reply
 from retrieval.normalize import display, fold
+from retrieval.phrase import Kind, answer_phrase, asked_for
 from retrieval.seeds import parse_article
 
 PERSIAN = re.compile(r"[\u0600-\u06ff]")
@@ -261,7 +262,14 @@ def test_answer_always_has_a_reply(seed_index: Index, text: str, k: int) -> None
     assert reply.strip()
     assert PERSIAN.search(reply)
     assert len(result.hits) <= k
-    json.dumps(hits_as_dicts(result.hits), ensure_ascii=False)  # what the CLI prints
+    json.dumps(hits_as_dicts(result.hits, result.asked), ensure_ascii=False)  # what the CLI prints
+
+
+@FAST
+@given(st.one_of(hostile, st.sampled_from(["چند نفر؟", "در چه سالی؟", "چقدر است؟", "در کدام قرن؟"])), hostile)
+def test_the_answer_phrase_is_a_span_of_the_sentence_or_none(question: str, sentence: str) -> None:
+    span = answer_phrase(asked_for(question, kinds=tuple(Kind)), sentence)
+    assert span is None or 0 <= span[0] < span[1] <= len(sentence)
 
 
 @pytest.mark.parametrize(
@@ -310,7 +318,9 @@ def _check_json_line(line: str, question: str | None = None) -> dict:
     assert isinstance(obj["reply"], str)
     assert PERSIAN.search(obj["reply"])
     for passage in obj["passages"]:
-        assert set(passage) == {"text", "score", "article", "sentence"}
+        assert set(passage) == {"text", "answer_phrase", "score", "article", "sentence"}
+        phrase = passage["answer_phrase"]
+        assert phrase is None or passage["text"][phrase["start"] : phrase["end"]] == phrase["text"]
         assert set(passage["article"]) == {"id", "title", "date"}
         assert math.isfinite(passage["score"])
     return obj
