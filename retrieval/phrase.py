@@ -40,7 +40,9 @@ class Kind(enum.Enum):
 
 
 ENABLED = frozenset({Kind.NUMBER, Kind.DATE})
-"""The kinds that are marked (see the module docstring and benchmarks/RESULTS.md, «Answer phrase»)."""
+"""The kinds that are marked. On pquad_val and persianqa_test together (``python -m benchmarks.phrases``,
+benchmarks/RESULTS.md «Answer phrase»), over the questions the bot answers: numbers 82.0% right (187 of
+228 marks), dates 89.2% (405 of 454). Persons and places have no finder."""
 
 # -- questions (over folded words, joined by single spaces) ----------------------------------------
 
