@@ -155,13 +155,15 @@ class IncomingUpdates(StandinState):
         *,
         mime_type: str = "text/plain",
         file_size: int | None = None,
+        size_known: bool = True,
         caption: str | None = None,
         chat_id: int | None = None,
         user_id: int = USER_ID,
         first_name: str = FIRST_NAME,
     ) -> Injected:
         """A file sent as a document in the private chat (chat_id None) or a group; the bot gets its bytes
-        with getFile and a download. ``file_size`` is what the message says (the real size when None)."""
+        with getFile and a download. ``file_size`` is what the message says (the real size when None; left out,
+        as Telegram may, unless ``size_known``)."""
         serial = self._next_serial()
         extension = (file_name or "").rpartition(".")[2] if "." in (file_name or "") else "bin"
         file: JSON = {
@@ -173,6 +175,8 @@ class IncomingUpdates(StandinState):
         self._files[file["file_id"]] = (file, data)
         document = {k: v for k, v in file.items() if k != "file_path"} | {"mime_type": mime_type}
         document["file_size"] = len(data) if file_size is None else file_size
+        if not size_known:
+            del document["file_size"]
         if file_name is not None:
             document["file_name"] = file_name
         user = _user(user_id, first_name)
