@@ -101,6 +101,17 @@ _Saved = tuple[str, bytes | None, str | None]
 """A file of an article as it was before a change: its name, and its bytes or, for a link, its target."""
 
 
+async def _to_the_end[T](call: Callable[[], T]) -> T:
+    """``call()`` in a worker thread. Cancelled meanwhile (the bot is stopping), it waits for the thread
+    before passing the cancellation on: a writer's turn lasts as long as its writing."""
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
 class Library:
     """Holds the current index; ``reload()`` swaps in a new one built from the seeds folder."""
 
@@ -318,9 +329,9 @@ class Library:
     def _put_back(self, article_id: str, saved: list[_Saved]) -> None:
         """Make the article's files what they were (after a change that failed)."""
         try:
-            kept = {name for name, _, _ in saved}
+            written = {name for name, data, _ in saved if data is not None}  # write_file replaces what is there
             for path in self._files_of(article_id):
-                if path.name not in kept or os.path.islink(path):
+                if path.name not in written:
                     remove_file(self.seeds_dir, path.name)
             for name, data, target in saved:
                 if data is not None:
@@ -336,7 +347,7 @@ class Library:
             old, started, read_at = self.index, time.perf_counter(), time.time()
             known = any(a.id == article_id for a in old.articles)
             try:
-                index, seeds = await asyncio.to_thread(self._rebuild, article_id, apply, removing=removing)
+                index, seeds = await _to_the_end(lambda: self._rebuild(article_id, apply, removing=removing))
             except _NotFound:
                 return PublishReport(Outcome.NOT_FOUND, article_id)
             except _Held as held:

@@ -275,3 +275,46 @@ def test_files_are_downloaded_beside_the_bot_api() -> None:
     assert Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x"}).file_base_url == "https://api.telegram.org/file/bot"
     local = Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081"})
     assert local.file_base_url == "http://127.0.0.1:8081/file/bot"
+
+
+async def test_a_failed_publication_over_a_link_puts_the_link_back(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = write_seed(library.seeds_dir, "real.txt", ARTICLE)
+    (library.seeds_dir / "linked.txt").symlink_to(target.name)
+    assert (await library.reload()).ok
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk")
+
+    monkeypatch.setattr(bot.library, "build_index", broken)
+    assert (await library.publish("linked", ARTICLE.replace("صد", "سی").encode())).outcome is Outcome.FAILED
+    assert os.readlink(library.seeds_dir / "linked.txt") == "real.txt"
+    assert target.read_text(encoding="utf-8") == ARTICLE  # the link's target was never written through
+
+
+async def test_a_publication_cancelled_mid_way_holds_its_turn_until_its_thread_ends(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    started, go_on = threading.Event(), threading.Event()
+    build = bot.library.build_index
+
+    def slow(*args: object, **kwargs: object) -> object:
+        started.set()
+        go_on.wait(10)
+        return build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bot.library, "build_index", slow)
+    first = asyncio.ensure_future(library.publish("a", ARTICLE.encode()))
+    await asyncio.to_thread(started.wait, 10)
+    first.cancel()
+    second = asyncio.ensure_future(library.publish("b", ARTICLE.encode()))
+    await asyncio.sleep(0.1)
+    assert not first.done() and not second.done()  # the first still writes; the second waits its turn
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert (await second).outcome is Outcome.ADDED
+    assert {"a", "b"} <= {a.id for a in library.index.articles}  # the folder holds both: so does the index
