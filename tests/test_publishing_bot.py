@@ -323,3 +323,21 @@ async def test_a_reload_after_publishing_finds_the_same_articles(api: BotApiStan
     await until(lambda: len(served(bot)) == 3)
     report = await bot.library.reload()
     assert report.ok and report.articles_after == 3 and not (report.added or report.removed or report.changed)
+
+
+async def test_channel_posts_and_uploads_arrive_by_webhook_too(api: BotApiStandin, tmp_path: Path) -> None:
+    from bot.serving.lifecycle import Serving
+    from bot.testing.standin import free_port
+
+    port = free_port()
+    webhook = Serving(webhook_url="https://bot.example.org/hook", secret="s3cret", port=port)
+    async with running_bot(api, tmp_path, webhook=webhook, channel_ids=frozenset({CHANNEL_ID})) as running:
+        assert {"channel_post", "edited_channel_post"} <= set(api.webhook["allowed_updates"])  # type: ignore[index]
+        hook = f"http://127.0.0.1:{port}/hook"
+        posted = api.channel_post(POST)
+        assert await api.post_to_webhook(hook, posted.update, "s3cret") == 200
+        await until(lambda: len(served(running)) == 2)
+        upload = api.document_message(ARTICLE.encode(), "library.txt", user_id=ADMIN_ID)
+        assert await api.post_to_webhook(hook, upload.update, "s3cret") == 200
+        [report] = await api.wait_for(sent_to(ADMIN_ID))
+        assert plain(report.params["text"]).startswith("✅ خبر افزوده شد") and len(served(running)) == 3
