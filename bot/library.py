@@ -1,22 +1,36 @@
-"""The index the bot answers from, and reloading it from the seeds folder.
+"""The index the bot answers from: reloading it from the seeds folder, and publishing or removing one
+article.
 
 A reload builds a new ``Index`` in a worker thread while questions keep being answered from the old
 one, then replaces it with one assignment. Handlers read ``library.index`` once per question, so every
 answer comes wholly from one index. A reload that fails keeps the old index.
+
+``publish`` and ``remove`` change one article's file in the seeds folder (written whole, see
+``retrieval.folders.write_file``) and then swap in an index with the change; one that fails puts the
+files back as they were and keeps the old index. Reloads, publications and removals take turns (one
+writer at a time). Today the new index is built from the whole folder; an index that takes one article in
+or out would change ``_rebuild`` only, not these methods or their reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import os
+import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval import Flawed, Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
+from bot.publishing import Outcome, PublishReport, seed_name
+from retrieval import ArticleInfo, Flawed, Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
 from retrieval.errors import FolderProblem
+from retrieval.folders import remove_file, write_file
+from retrieval.seeds import load_bytes, seed_files
 from retrieval.store import load_index, save_index
 
 __all__ = ["Library", "ReloadReport", "Stopping"]
@@ -71,6 +85,33 @@ def _digests(index: Index) -> dict[str, str]:
     return {a.id: a.digest for a in index.articles}
 
 
+class _NotFound(Exception):
+    """No file and no served article has the id to remove."""
+
+
+class _Held(Exception):
+    """The seeds folder lacks too many of the served articles for one article's change to be swapped in."""
+
+    def __init__(self, missing: int) -> None:
+        super().__init__(f"the seeds folder lacks {missing} of the articles served")
+        self.missing = missing
+
+
+_Saved = tuple[str, bytes | None, str | None]
+"""A file of an article as it was before a change: its name, and its bytes or, for a link, its target."""
+
+
+async def _to_the_end[T](call: Callable[[], T]) -> T:
+    """``call()`` in a worker thread. Cancelled meanwhile (the bot is stopping), it waits for the thread
+    before passing the cancellation on: a writer's turn lasts as long as its writing."""
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
 class Library:
     """Holds the current index; ``reload()`` swaps in a new one built from the seeds folder."""
 
@@ -80,7 +121,9 @@ class Library:
         self._index: Index | None = None
         self._rejected: tuple[Rejected, ...] = ()
         self._flawed: tuple[Flawed, ...] = ()
-        self._reloading = asyncio.Lock()
+        self._writing = asyncio.Lock()
+        """Held by the one reload, publication or removal under way; the others wait their turn."""
+        self._reload_waiting = False
         self._stopping = threading.Event()
         self.loaded_at = 0.0
         """When the seeds of the current index were read (Unix time): a reload announced later is news."""
@@ -162,9 +205,19 @@ class Library:
         """
         old = self.index
         before = (len(old.articles), len(old))
-        if self._reloading.locked():
+        if self._reload_waiting:
             return ReloadReport(*before, *before, 0.0, already_running=True)
-        async with self._reloading:
+        self._reload_waiting = True
+        try:
+            return await self._reload(allow_shrink)
+        finally:
+            self._reload_waiting = False
+
+    async def _reload(self, allow_shrink: bool) -> ReloadReport:
+        """A reload, once the publication or removal under way (if any) is done."""
+        async with self._writing:
+            old = self.index
+            before = (len(old.articles), len(old))
             started, read_at = time.perf_counter(), time.time()
             try:
                 new, seeds = await asyncio.to_thread(self._load_and_build)
@@ -214,3 +267,147 @@ class Library:
             len(seeds.rejected),
         )
         return report
+
+    # -- one article at a time ---------------------------------------------------------------------
+
+    async def publish(self, article_id: str, data: bytes, *, suffix: str = ".txt") -> PublishReport:
+        """Make ``data``, a seed file's bytes, the article ``article_id`` (added, or replacing the one with
+        that id): checked as a seed file, written into the seeds folder as ``<id><suffix>`` (replacing the
+        id's other files), and served. When it is no article, or the folder cannot take it, nothing
+        changes and the report says why. ``ValueError`` for an id that is no safe file name."""
+        name = seed_name(article_id, suffix)
+        checked, flaws = await asyncio.to_thread(load_bytes, name, data)
+        if isinstance(checked, Rejected):
+            return PublishReport.rejected(article_id, checked.problem)
+
+        def write() -> None:
+            write_file(self.seeds_dir, name, data)
+            for other in self._files_of(article_id):
+                if other.name != name:
+                    remove_file(self.seeds_dir, other.name)
+
+        report = await self._change(article_id, write)
+        return dataclasses.replace(report, flaws=tuple(f.problem for f in flaws)) if report.ok else report
+
+    async def remove(self, article_id: str) -> PublishReport:
+        """Remove the article ``article_id``: its files leave the seeds folder and it stops being served."""
+
+        def delete() -> None:
+            for path in self._files_of(article_id):
+                remove_file(self.seeds_dir, path.name)
+
+        return await self._change(article_id, delete, removing=True)
+
+    def recent(self, limit: int = 20) -> list[tuple[ArticleInfo, float]]:
+        """The served articles whose files changed last, newest first, with that time (Unix). Blocking."""
+        by_id = {a.id: a for a in self.index.articles}
+        changed: dict[str, float] = {}
+        for path in seed_files(self.seeds_dir):
+            if path.stem in by_id:
+                with contextlib.suppress(OSError):
+                    changed[path.stem] = max(changed.get(path.stem, 0.0), path.lstat().st_mtime)
+        newest = sorted(changed.items(), key=lambda item: item[1], reverse=True)[:limit]
+        return [(by_id[article_id], when) for article_id, when in newest]
+
+    def _files_of(self, article_id: str) -> list[Path]:
+        """The seed files whose article id is ``article_id``."""
+        return [path for path in seed_files(self.seeds_dir) if path.stem == article_id]
+
+    def _saved(self, article_id: str) -> list[_Saved]:
+        """The files of an article as they are, to put back if a change fails."""
+        saved: list[_Saved] = []
+        for path in self._files_of(article_id):
+            kind = stat.S_IFMT(path.lstat().st_mode)
+            if kind == stat.S_IFLNK:
+                saved.append((path.name, None, os.readlink(path)))
+            elif kind == stat.S_IFREG:
+                saved.append((path.name, path.read_bytes(), None))
+            else:
+                raise OSError(f"{path.name} is not a regular file")
+        return saved
+
+    def _put_back(self, article_id: str, saved: list[_Saved]) -> None:
+        """Make the article's files what they were (after a change that failed)."""
+        try:
+            written = {name for name, data, _ in saved if data is not None}  # write_file replaces what is there
+            for path in self._files_of(article_id):
+                if path.name not in written:
+                    remove_file(self.seeds_dir, path.name)
+            for name, data, target in saved:
+                if data is not None:
+                    write_file(self.seeds_dir, name, data)
+                elif target is not None:
+                    os.symlink(target, self.seeds_dir / name)
+        except (OSError, SeedsError):
+            _logger.exception("could not put the files of article %s back as they were", article_id)
+
+    async def _change(self, article_id: str, apply: Callable[[], None], *, removing: bool = False) -> PublishReport:
+        """Apply one article's change to the folder and swap in the index with it (see ``publish``)."""
+        async with self._writing:
+            old, started, read_at = self.index, time.perf_counter(), time.time()
+            known = any(a.id == article_id for a in old.articles)
+            try:
+                index, seeds = await _to_the_end(lambda: self._rebuild(article_id, apply, removing=removing))
+            except _NotFound:
+                return PublishReport(Outcome.NOT_FOUND, article_id)
+            except _Held as held:
+                _logger.warning(
+                    "%s of article %s held back: %s", "removal" if removing else "publication", article_id, held
+                )
+                return PublishReport(Outcome.HELD, article_id, missing=held.missing)
+            except (SeedsError, OSError, Stopping) as exc:
+                if removing and isinstance(exc, SeedsError) and exc.problem is FolderProblem.NOTHING_LOADABLE:
+                    return PublishReport(Outcome.LAST, article_id)
+                _logger.warning(
+                    "could not %s article %s; nothing changed: %s", "remove" if removing else "publish", article_id, exc
+                )
+                problem = exc.problem if isinstance(exc, SeedsError) else None
+                return PublishReport(Outcome.FAILED, article_id, folder_problem=problem, error=str(exc))
+            self._index, self.loaded_at = index, read_at
+            self._rejected, self._flawed = seeds.rejected, seeds.flawed
+        seconds = time.perf_counter() - started
+        if removing:
+            info = next((a for a in old.articles if a.id == article_id), None)
+            outcome, sentences = Outcome.REMOVED, 0
+        else:
+            position = next(i for i, a in enumerate(index.articles) if a.id == article_id)
+            info, sentences = index.articles[position], len(index.article_sentences(position))
+            outcome = Outcome.REPLACED if known else Outcome.ADDED
+        _logger.info(
+            "%s article %s in %.2f s: %d sentences; %d articles, %d sentences served",
+            outcome.value,
+            article_id,
+            seconds,
+            sentences,
+            len(index.articles),
+            len(index),
+        )
+        return PublishReport(
+            outcome,
+            article_id,
+            seconds,
+            title=info.display_title if info else "",
+            date=info.date if info else None,
+            sentences=sentences,
+            articles=len(index.articles),
+        )
+
+    def _rebuild(self, article_id: str, apply: Callable[[], None], *, removing: bool) -> tuple[Index, SeedSet]:
+        """Change the folder, then build the index it now holds; put the files back if anything fails."""
+        old = self.index
+        saved = self._saved(article_id)
+        if removing and not saved and all(a.id != article_id for a in old.articles):
+            raise _NotFound(article_id)
+        try:
+            apply()
+            seeds = load_seeds(self.seeds_dir, progress=self._check)
+            found = any(a.id == article_id for a in seeds.articles)
+            if found == removing:  # another file took the id, or the one written did not load
+                raise OSError(f"article {article_id} is {'still' if found else 'not'} in the folder after the change")
+            missing = len({a.id for a in old.articles} - {a.id for a in seeds.articles} - {article_id})
+            if missing > max(SHRINK_LIMIT * len(old.articles), 1):
+                raise _Held(missing)
+            return self._build(seeds), seeds
+        except BaseException:
+            self._put_back(article_id, saved)
+            raise

@@ -37,6 +37,22 @@ def _admin_ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+_CHANNEL = re.compile(r"-[0-9]{1,18}")
+
+
+def _channel_ids(raw: str) -> frozenset[int]:
+    ids = set()
+    for part in raw.replace(" ", "").split(","):
+        if not part:
+            continue
+        if not _CHANNEL.fullmatch(part) or int(part) == 0:  # a channel's chat id is negative: -100…
+            raise SettingsError(
+                f"PASOKH_CHANNEL_IDS must be comma-separated channel chat ids such as -1001234567890, not {part!r}"
+            )
+        ids.add(int(part))
+    return frozenset(ids)
+
+
 def _redis_url(raw: str) -> str | None:
     """The Redis URL, checked for a usable form; errors never quote it (it may hold a password)."""
     if not raw:
@@ -109,6 +125,13 @@ class Settings:
     """Several workers share Redis here (stats, reloads, flood limits); None: one process, SQLite."""
     messages_per_second: int = 30
     """Messages a second the bot sends in all (every worker together): Telegram allows about 30."""
+    channel_ids: frozenset[int] = frozenset()
+    """Channels whose posts become articles (the bot must be an admin there)."""
+
+    @property
+    def file_base_url(self) -> str:
+        """Where files are downloaded from, beside ``api_base_url``: ``https://api.telegram.org/file/bot``."""
+        return self.api_base_url.removesuffix("/bot") + "/file/bot"
 
     @property
     def redis_password(self) -> str | None:
@@ -148,4 +171,5 @@ class Settings:
             questions_per_minute=_positive_int(env, "PASOKH_QUESTIONS_PER_MINUTE", 20),
             redis_url=_redis_url(env.get("PASOKH_REDIS_URL", "").strip()),
             messages_per_second=_positive_int(env, "PASOKH_MESSAGES_PER_SECOND", 30),
+            channel_ids=_channel_ids(env.get("PASOKH_CHANNEL_IDS", "")),
         )

@@ -5,6 +5,10 @@ then the folder takes the target's place in one step (Linux ``renameat2(RENAME_E
 two renames, the old folder kept until the new one is in). A reader of the target sees the old folder
 or the new one, never a mix, even with several writers at once.
 
+Single files (an article in the seeds folder): ``write_file`` writes a hidden temporary file beside the
+target, syncs it, renames it over the target and syncs the folder, so a reader (or a restart after a
+crash) finds the old file or the new one, never half of one; ``remove_file`` unlinks and syncs.
+
 Reading: a ``ReadFolder`` is opened once and its files relative to it, regular files only: a symbolic
 link, FIFO, device or folder is refused before it is opened (opening a FIFO blocks until a writer
 comes; reading ``/dev/zero`` never ends), and files are opened with ``O_NOFOLLOW | O_NONBLOCK`` in case
@@ -44,7 +48,9 @@ __all__ = [
     "map_npy",
     "new_file",
     "one_line",
+    "remove_file",
     "replace_folder",
+    "write_file",
 ]
 
 CHECKSUM = "crc32"
@@ -223,6 +229,49 @@ def replace_folder(folder: Path, write: Callable[[Path], None], replaceable: Cal
         _fsync(target.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # the old folder, or what a failed write left
+
+
+_TEMPORARY = ".writing-"
+"""How the temporary files of ``write_file`` begin: hidden, so that a seeds folder's reader skips them."""
+
+
+def _plain_name(name: str) -> str:
+    """``name`` when it names a file right inside a folder (no separator, not hidden, not . or ..)."""
+    if not name or name.startswith(".") or "/" in name or "\0" in name or (os.altsep and os.altsep in name):
+        raise ValueError(f"not a plain file name: {name!r}")
+    return name
+
+
+def write_file(folder: Path, name: str, data: bytes) -> None:
+    """Make ``folder/name`` hold ``data``, whole or not at all (see the module's docstring).
+
+    ``name`` must be a plain file name (``ValueError`` otherwise): the file cannot land outside ``folder``.
+    Temporary files that a writer killed mid-way left (untouched for an hour) are removed.
+    """
+    target = folder / _plain_name(name)
+    for stale in folder.glob(f"{_TEMPORARY}*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - stale.lstat().st_mtime > _STALE_SECONDS:
+                stale.unlink()
+    temporary = folder / f"{_TEMPORARY}{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    try:
+        with new_file(temporary) as out:
+            out.write(data)
+        os.replace(temporary, target)  # a link at target is replaced itself, never followed
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    _fsync(folder)
+
+
+def remove_file(folder: Path, name: str) -> bool:
+    """Remove ``folder/name`` (a plain file name) and sync the folder; False when there was no such file."""
+    try:
+        (folder / _plain_name(name)).unlink()
+    except FileNotFoundError:
+        return False
+    _fsync(folder)
+    return True
 
 
 # -- reading -------------------------------------------------------------------------------------

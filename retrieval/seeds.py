@@ -43,6 +43,9 @@ __all__ = [
     "Problem",
     "Rejected",
     "SeedSet",
+    "dated",
+    "header",
+    "load_bytes",
     "load_seeds",
     "parse_article",
     "parse_date",
@@ -361,18 +364,50 @@ def load_file_checked(path: Path, root: Path | None = None) -> tuple[Article | R
         if name != path.name:
             # The id would not survive printing, JSON or the index's manifest, or would be shown as a title.
             raise _Skip(Problem.BAD_NAME, "the file name is not UTF-8 or has control characters: rename it")
-        data = _read(path, root)
-        text = _decode(data)
-        try:
-            article, flaws = read_article(
-                path.stem, text, markdown=path.suffix.lower() == ".md", digest=hashlib.sha256(data).hexdigest()
-            )
-        except ValueError as exc:
-            problem = Problem.EMPTY if str(exc) == "empty file" else Problem.NO_BODY
-            raise _Skip(problem, str(exc)) from None
+        return _parsed(path.name, _read(path, root))
     except _Skip as skip:
         return Rejected(name, skip.reason, skip.problem), ()
+
+
+def load_bytes(name: str, data: bytes) -> tuple[Article | Rejected, tuple[Flawed, ...]]:
+    """Load the bytes of a seed file that would be called ``name``, as ``load_file_checked`` loads a file:
+    for a file that arrives another way (an editor's upload) and is checked before it is saved."""
+    try:
+        if _printable_name(name) != name or Path(name).name != name:
+            raise _Skip(Problem.BAD_NAME, "the file name is not UTF-8 or has control characters: rename it")
+        if len(data) > MAX_FILE_BYTES:
+            raise _too_large(len(data))
+        return _parsed(name, data)
+    except _Skip as skip:
+        return Rejected(_printable_name(name), skip.reason, skip.problem), ()
+
+
+def _parsed(name: str, data: bytes) -> tuple[Article, tuple[Flawed, ...]]:
+    """The article in a seed file's bytes, and its flaws; raise ``_Skip`` when it holds none."""
+    path = Path(name)
+    text = _decode(data)
+    try:
+        article, flaws = read_article(
+            path.stem, text, markdown=path.suffix.lower() == ".md", digest=hashlib.sha256(data).hexdigest()
+        )
+    except ValueError as exc:
+        problem = Problem.EMPTY if str(exc) == "empty file" else Problem.NO_BODY
+        raise _Skip(problem, str(exc)) from None
     return article, tuple(Flawed(name, reason, problem) for problem, reason in flaws)
+
+
+def header(date: dt.date, title: str) -> str:
+    """The first line of a seed file that gives its date and title: ``date YYYY-MM-DD title``."""
+    return f"date {date.isoformat()} {' '.join(title.split())}".rstrip()
+
+
+def dated(text: str, date: dt.date) -> str:
+    """``text`` (a seed file's) with its first line turned into a header giving ``date``, unless that line
+    already is a header (then ``text`` is returned as it is)."""
+    first, _, rest = text.lstrip("\ufeff").strip().partition("\n")
+    if _HEADER.match(first):
+        return text
+    return f"{header(date, first)}\n{rest}"
 
 
 def seed_files(folder: Path) -> list[Path]:

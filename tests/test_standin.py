@@ -372,3 +372,42 @@ async def test_stopping_wakes_a_pending_long_poll(api: BotApiStandin) -> None:
         await api.stop()
         assert await asyncio.wait_for(poll, 2) == ()
         assert time.monotonic() - started < 1.0
+
+
+async def test_documents_are_downloaded_through_get_file_as_from_telegram(api: BotApiStandin) -> None:
+    from bot.testing.standin.protocol import MAX_DOWNLOAD
+
+    sent = api.document_message("متن".encode(), "a.txt")
+    document = sent.update["message"]["document"]
+    assert document["file_name"] == "a.txt" and document["file_size"] == 6 and "file_path" not in document
+    async with Bot(api.token, base_url=api.base_url, base_file_url=api.base_url.replace("/bot", "/file/bot")) as bot:
+        file = await bot.get_file(document["file_id"])
+        assert file.file_size == 6
+        assert bytes(await file.download_as_bytearray()) == "متن".encode()
+        with pytest.raises(BadRequest, match=r"(?i)invalid file_id"):
+            await bot.get_file("no-such-file")
+        huge = api.document_message(b"x" * (MAX_DOWNLOAD + 1), "huge.txt").update["message"]["document"]
+        with pytest.raises(BadRequest, match=r"(?i)file is too big"):
+            await bot.get_file(huge["file_id"])
+    async with ClientSession() as session:
+        root = api.base_url.replace("/bot", "/file/bot")
+        async with session.get(f"{root}{api.token}/documents/never-given.txt") as response:
+            assert response.status == 404
+        async with session.get(
+            f"{root}42:wrong/{file.file_path.rsplit('/file/bot', 1)[1].split('/', 1)[1]}"
+        ) as response:
+            assert response.status == 401
+    assert [c.status for c in api.calls("download")] == [200, 404, 401]
+
+
+async def test_channel_posts_and_their_edits_parse_in_ptb(api: BotApiStandin) -> None:
+    post = Update.de_json(api.channel_post("خبر\nمتن", username="outlet").update, None)
+    assert post.channel_post is not None and post.channel_post.from_user is None
+    assert post.channel_post.chat.type == "channel" and post.channel_post.sender_chat is not None
+    assert post.channel_post.link == f"https://t.me/outlet/{post.channel_post.message_id}"
+    edited = Update.de_json(
+        api.edited_channel_post(post.channel_post.chat.id, post.channel_post.message_id, "نو").update, None
+    )
+    assert edited.edited_channel_post is not None and edited.edited_channel_post.text == "نو"
+    photo = Update.de_json(api.channel_post(caption="زیرنویس", photo=True).update, None)
+    assert photo.channel_post is not None and photo.channel_post.photo and photo.channel_post.caption == "زیرنویس"

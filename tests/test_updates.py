@@ -57,3 +57,23 @@ async def test_shutdown_drops_waiting_updates_and_cancels_slow_ones_within_the_g
     assert time.monotonic() - began < 3
     assert first.cancelled() or first.done()
     assert dropped == ["shutdown"] * 48
+
+
+async def test_a_channel_post_is_never_dropped_as_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.serving.updates, "LATE_AFTER", 0.1)
+    processor = PerChatUpdateProcessor()
+    handled: list[int] = []
+
+    async def handle(n: int, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        handled.append(n)
+
+    def post(update_id: int) -> Update:
+        message = {"message_id": update_id, "date": 0, "chat": {"id": -1009, "type": "channel"}, "text": "خبر"}
+        return Update.de_json({"update_id": update_id, "channel_post": message}, None)
+
+    # A publication that takes long (a rebuild) holds the channel's next post up: it is an article, kept.
+    await asyncio.gather(
+        processor.process_update(post(1), handle(1, 0.3)), processor.process_update(post(2), handle(2, 0))
+    )
+    assert handled == [1, 2]

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from telegram import (
-    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
@@ -36,6 +35,7 @@ from telegram.ext import (
 
 from bot.backend.interfaces import Backend, Fleet, Verdict
 from bot.conversation import texts
+from bot.conversation.editors import Editors
 from bot.conversation.render import (
     MAX_MESSAGE,
     PLAIN,
@@ -55,6 +55,7 @@ from bot.conversation.render import (
     to_html,
     utf16_len,
 )
+from bot.conversation.replies import answer_query, edit, reply
 from bot.library import Library, ReloadReport
 from bot.sending import deliver
 from bot.serving.metrics import Metrics
@@ -74,7 +75,7 @@ NEAREST_INLINE = 3
 """Nearest passages offered inline, clearly marked, when a question has no answer."""
 ARTICLE_MESSAGES = 5
 """The most messages one «متن کامل خبر» sends."""
-ADMIN_COMMANDS = ("reload", "stats", "unanswered")
+ADMIN_COMMANDS = ("add", "articles", "remove", "reload", "stats", "unanswered")
 CONFIRM_RELOAD = "reload:confirm"
 APOLOGY_ATTEMPTS = 2
 _FRESH = filters.UpdateType.MESSAGE  # commands: an edited /help is not answered again
@@ -135,11 +136,13 @@ class Pasokh:
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Add every handler to ``application``, admins' commands before their refusal."""
         admins = filters.User(user_id=self.settings.admin_ids, allow_empty=False)
+        editors = Editors(self.settings, self.library)
         application.add_handlers(
             [
                 CommandHandler("start", self.start, filters=_FRESH),
                 CommandHandler("help", self.help, filters=_FRESH),
                 CommandHandler("ask", self.ask_command, filters=_QUESTIONS),
+                *editors.commands(admins),
                 CommandHandler("reload", self.reload, filters=_FRESH & admins),
                 CommandHandler("stats", self.stats, filters=_FRESH & admins),
                 CommandHandler("unanswered", self.unanswered, filters=_FRESH & admins & filters.ChatType.PRIVATE),
@@ -147,10 +150,13 @@ class Pasokh:
                 CommandHandler(ADMIN_COMMANDS, self.refuse, filters=_FRESH),
                 MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & _QUESTIONS, self.private),
                 MessageHandler(filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND & _QUESTIONS, self.group),
+                *editors.uploads(admins),
                 MessageHandler(
                     filters.ChatType.PRIVATE & _FRESH & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.not_text
                 ),
+                *editors.channels(),
                 CallbackQueryHandler(self.confirm_reload, pattern=f"^{CONFIRM_RELOAD}$"),
+                *editors.buttons(),
                 CallbackQueryHandler(self.button),
                 InlineQueryHandler(self.inline),
             ]
@@ -159,28 +165,9 @@ class Pasokh:
 
     # -- sending ----------------------------------------------------------------------------------
 
-    @staticmethod
-    async def _reply(
-        message: Message,
-        text: str,
-        *,
-        html_text: bool = False,
-        markup: InlineKeyboardMarkup | None = None,
-        quote: bool | None = None,
-    ) -> Message | None:
-        """Reply in the message's chat, quoting it in groups; resent as ``bot.sending`` allows."""
-        do_quote = message.chat.type != ChatType.PRIVATE if quote is None else quote
-        return await deliver(
-            lambda: message.reply_text(
-                text, parse_mode=ParseMode.HTML if html_text else None, reply_markup=markup, do_quote=do_quote
-            ),
-            what=f"reply in chat {message.chat.id}",
-        )
-
-    @staticmethod
-    async def _answer_query(query: CallbackQuery, text: str | None = None) -> None:
-        """Answer a button press (repeatable: resent after any network failure)."""
-        await deliver(lambda: query.answer(text, show_alert=text is not None), what="button answer", idempotent=True)
+    _reply = staticmethod(reply)
+    _answer_query = staticmethod(answer_query)
+    _edit = staticmethod(edit)
 
     # -- questions --------------------------------------------------------------------------------
 
@@ -234,23 +221,6 @@ class Pasokh:
         self._answers.move_to_end(key)
         while len(self._answers) > ANSWERS_KEPT:
             self._answers.popitem(last=False)
-
-    @staticmethod
-    async def _edit(in_chat_of: Message, message_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
-        """Edit one of the bot's messages in the chat of ``in_chat_of`` (repeatable); an edit that changes
-        nothing is fine."""
-        bot, chat_id = in_chat_of.get_bot(), in_chat_of.chat.id
-        try:
-            await deliver(
-                lambda: bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=markup
-                ),
-                what="answer edit",
-                idempotent=True,
-            )
-        except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
-                raise
 
     async def private(self, update: Update, context: Context) -> None:
         """A private message: the whole text is the question."""

@@ -60,6 +60,7 @@ def build_application(
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.api_base_url)
+        .base_file_url(settings.file_base_url)  # editors' uploads are downloaded from there
         # A reply still goes out when its question was deleted meanwhile (cleaner bots delete /commands).
         .defaults(Defaults(allow_sending_without_reply=True))
         .concurrent_updates(PerChatUpdateProcessor(on_drop=metrics.dropped))
@@ -95,7 +96,10 @@ def log_start(application: App, settings: Settings, library: Library) -> None:
             me.username,
         )
     if not settings.admin_ids:
-        _logger.warning("PASOKH_ADMIN_IDS is empty: nobody can /reload, /stats or /unanswered")
+        _logger.warning("PASOKH_ADMIN_IDS is empty: nobody can publish, /reload, /stats or /unanswered")
+    if settings.channel_ids:
+        channels = ", ".join(map(str, sorted(settings.channel_ids)))
+        _logger.info("posts of channels %s become articles (the bot must be an admin there)", channels)
 
 
 def _commands(*names: str) -> list[BotCommand]:
@@ -112,7 +116,7 @@ async def set_commands(application: App, admin_ids: frozenset[int]) -> None:
         ("private chats", _commands("start", "help", "ask"), BotCommandScopeAllPrivateChats()),
         ("groups", _commands("ask", "help"), BotCommandScopeAllGroupChats()),
     ]
-    admin_commands = _commands("start", "help", "ask", "reload", "stats", "unanswered")
+    admin_commands = _commands("start", "help", "ask", "add", "articles", "remove", "reload", "stats", "unanswered")
     scopes += [(f"admin {admin}", admin_commands, BotCommandScopeChat(admin)) for admin in sorted(admin_ids)]
     for name, commands, scope in scopes:
         try:

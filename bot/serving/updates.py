@@ -59,20 +59,23 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             async with self._running:
                 await self._handle(coroutine, arrived)
             return
+        # A channel's post is an article to publish, not a question whose asker stopped waiting: never late.
+        patient = isinstance(update, Update) and (update.channel_post or update.edited_channel_post) is not None
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         self._users[chat.id] += 1
         try:
             async with lock, self._running:
-                await self._handle(coroutine, arrived)
+                await self._handle(coroutine, arrived, patient=patient)
         finally:
             self._users[chat.id] -= 1
             if not self._users[chat.id]:
                 del self._users[chat.id], self._locks[chat.id]
 
-    async def _handle(self, coroutine: Awaitable[Any], arrived: float) -> None:
-        """Handle the update now, unless it waited past ``LATE_AFTER`` or the bot is stopping."""
+    async def _handle(self, coroutine: Awaitable[Any], arrived: float, *, patient: bool = False) -> None:
+        """Handle the update now, unless it waited past ``LATE_AFTER`` (and is not ``patient``) or the bot is
+        stopping."""
         reason: DropReason | None = "shutdown" if self._closing else None
-        if time.monotonic() - arrived > LATE_AFTER:
+        if not patient and time.monotonic() - arrived > LATE_AFTER:
             reason = "late"
         if reason is not None:
             if inspect.iscoroutine(coroutine):

@@ -60,11 +60,13 @@ async def running_bot(
     webhook: Serving | None = None,
     questions_per_minute: int = 1000,
     read_timeout: float | None = None,
+    channel_ids: frozenset[int] = frozenset(),
 ) -> AsyncIterator[RunningBot]:
     """The real application against ``api``, started and stopped by the bot's own ``lifecycle``.
 
     Long polling, or the webhook ``webhook`` describes (served by the bot's own server, with /healthz and
     /metrics). ``read_timeout`` shortens the wait for the Bot API's answers (for "slow" faults past it).
+    ``channel_ids``: the channels whose posts become articles (``PASOKH_CHANNEL_IDS``).
     """
     seeds = seeds or copy_seeds(tmp_path / "seeds")
     settings = Settings(
@@ -75,6 +77,7 @@ async def running_bot(
         api_base_url=api.base_url,
         questions_per_minute=questions_per_minute,
         webhook_secret=webhook.secret if webhook is not None else None,  # as `pasokh run` sets it
+        channel_ids=channel_ids,
     )
     library = Library(settings.seeds_dir)
     library.open()

@@ -9,8 +9,10 @@ builds and injects realistic updates, and injects faults (`fail_next`, `set_faul
 are described in `faults`). `release()` ends every pending "slow" or "stall" wait at once. Long runs
 call `forget()` between rounds to drop what was recorded, and `add_listener` to see each call as it
 settles. It answers only the methods the bot calls: getMe, getUpdates, setWebhook, deleteWebhook,
-sendMessage, editMessageText, answerCallbackQuery, answerInlineQuery and setMyCommands (`commands()`
-shows what setMyCommands stored); any other method is a 404, like an unknown one.
+sendMessage, editMessageText, answerCallbackQuery, answerInlineQuery, setMyCommands (`commands()`
+shows what setMyCommands stored) and getFile; any other method is a 404, like an unknown one. Files
+users sent (`document_message`) are downloaded at `/file/bot<token>/<file_path>` once getFile gave the
+path, as from Telegram (recorded as calls of "download").
 
 Setup a test needs: run the stand-in and the application on the same event loop; bypass proxies for
 loopback (`monkeypatch.setenv` each item of `no_proxy_env()` before building the application); set
@@ -27,6 +29,7 @@ webhooks), `updates` (building incoming updates) and `server` (`BotApiStandin`).
 from bot.testing.standin.faults import SEND_METHODS, Fault
 from bot.testing.standin.html import parse_html, text_entities, utf16_len
 from bot.testing.standin.protocol import (
+    CHANNEL_ID,
     DEFAULT_TOKEN,
     FIRST_NAME,
     GROUP_ID,
@@ -45,6 +48,7 @@ from bot.testing.standin.server import BotApiStandin
 from bot.testing.standin.wire import UploadedFile, free_port, no_proxy_env
 
 __all__ = [
+    "CHANNEL_ID",
     "DEFAULT_TOKEN",
     "FIRST_NAME",
     "GROUP_ID",

@@ -1,5 +1,5 @@
 """The Bot API methods the bot calls that act on chats: getMe, sendMessage, editMessageText,
-answerCallbackQuery, answerInlineQuery and setMyCommands, each validated strictly like Telegram.
+answerCallbackQuery, answerInlineQuery, setMyCommands and getFile, each validated strictly like Telegram.
 
 (getUpdates, setWebhook and deleteWebhook live with update delivery, in `delivery`.)
 """
@@ -12,7 +12,15 @@ import time
 from typing import Any
 
 from bot.testing.standin.html import formatted
-from bot.testing.standin.protocol import JSON, MAX_INLINE_RESULTS, MAX_TEXT, Handler, SentMessage, bad_request
+from bot.testing.standin.protocol import (
+    JSON,
+    MAX_DOWNLOAD,
+    MAX_INLINE_RESULTS,
+    MAX_TEXT,
+    Handler,
+    SentMessage,
+    bad_request,
+)
 from bot.testing.standin.state import StandinState
 
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
@@ -65,6 +73,7 @@ class BotApiMethods(StandinState):
             "answerCallbackQuery": self._answer_callback_query,
             "answerInlineQuery": self._answer_inline_query,
             "setMyCommands": self._set_my_commands,
+            "getFile": self._get_file,
         }
 
     # Messages
@@ -166,3 +175,16 @@ class BotApiMethods(StandinState):
                 raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
         self._commands[_commands_key(params.get("scope"), params.get("language_code") or "")] = commands
         return True
+
+    # Files
+
+    def _get_file(self, params: JSON) -> JSON:
+        """A file a user sent, ready to download for an hour (here: until the stand-in stops) at its path."""
+        found = self._files.get(str(params.get("file_id") or ""))
+        if found is None:
+            raise bad_request("invalid file_id")
+        file, data = found
+        if len(data) > MAX_DOWNLOAD:
+            raise bad_request("file is too big")
+        self._downloads[file["file_path"]] = data
+        return dict(file)

@@ -17,6 +17,9 @@ DEFAULT_TOKEN = "123456789:AAStandin-token_for_tests_0123456789"  # noqa: S105 (
 USER_ID = 1001
 FIRST_NAME = "Sara"
 GROUP_ID = -1001234567890
+CHANNEL_ID = -1009876543210
+MAX_DOWNLOAD = 20 * 1024 * 1024
+"""The largest file the Bot API lets a bot download (getFile answers «file is too big» above it)."""
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_TEXT = 4096
 MAX_INLINE_RESULTS = 50

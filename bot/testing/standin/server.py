@@ -30,6 +30,9 @@ from bot.testing.standin.updates import IncomingUpdates
 from bot.testing.standin.wire import json_response, read_params
 
 _PATH = re.compile(r"/bot([^/]+)/([A-Za-z]+)")
+_FILE_PATH = re.compile(r"/file/bot([^/]+)/(.+)")
+DOWNLOAD = "download"
+"""How a file download (``GET /file/bot<token>/<file_path>``) is recorded among the calls."""
 
 
 class BotApiStandin(IncomingUpdates, BotApiMethods, UpdateDelivery):
@@ -195,6 +198,8 @@ class BotApiStandin(IncomingUpdates, BotApiMethods, UpdateDelivery):
     # HTTP
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if (file := _FILE_PATH.fullmatch(request.path)) is not None:
+            return self._download(file[1], file[2])
         path = _PATH.fullmatch(request.path)
         if path is None:
             return json_response(404, ApiError(404, "Not Found").body())
@@ -233,6 +238,18 @@ class BotApiStandin(IncomingUpdates, BotApiMethods, UpdateDelivery):
         if rule is not None and rule.kind == "slow":  # the call took effect; its answer comes late
             await self._wait(rule.delay)
         return json_response(status, body)
+
+    def _download(self, token: str, file_path: str) -> web.Response:
+        """A file's bytes, once getFile gave its path (recorded as a call of ``DOWNLOAD``)."""
+        call = Call(DOWNLOAD, {"file_path": file_path}, time.monotonic())
+        self._calls.append(call)
+        data = self._downloads.get(file_path) if token == self.token else None
+        call.status = 200 if data is not None else 401 if token != self.token else 404
+        self._settled(call)
+        if data is None:
+            error = ApiError(401, "Unauthorized") if token != self.token else ApiError(404, "Not Found")
+            return json_response(error.status, error.body())
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def _result(self, method: str, params: JSON) -> object:
         """Process a call: the method's result, or ApiError."""

@@ -1,5 +1,5 @@
-"""The stand-in's state: the bot's identity, chats, stored messages, queued updates, stored commands
-and the signal that wakes waiters when calls or updates change.
+"""The stand-in's state: the bot's identity, chats, stored messages, queued updates, stored commands,
+files users sent, and the signal that wakes waiters when calls or updates change.
 
 `StandinState` is the base of the stand-in's mixins (Bot API methods, update delivery, incoming
 updates, the server); it holds all their state and the few operations more than one of them needs.
@@ -53,6 +53,8 @@ class StandinState:
         self._open_queries: set[str] = set()  # callback and inline query ids not answered yet
         self._serial = 0
         self._commands: dict[tuple[str, str], list[JSON]] = {}  # by (scope JSON, language code)
+        self._files: dict[str, tuple[JSON, bytes]] = {}  # files users sent: (File JSON, bytes) by file_id
+        self._downloads: dict[str, bytes] = {}  # by the file_path that getFile gave
         self._tick = asyncio.Event()  # set and replaced whenever calls or updates change
         self._closed = asyncio.Event()
 

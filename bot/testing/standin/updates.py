@@ -1,6 +1,6 @@
 """Incoming updates built like Telegram's and injected for the bot: text messages in private chats
 and groups (with detected commands and mentions), replies, edits, button presses, inline queries,
-stickers and photos.
+stickers, photos and documents (downloadable through getFile), and channel posts and their edits.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from bot.testing.standin.html import text_entities
-from bot.testing.standin.protocol import FIRST_NAME, GROUP_ID, JSON, USER_ID, Injected
+from bot.testing.standin.protocol import CHANNEL_ID, FIRST_NAME, GROUP_ID, JSON, USER_ID, Injected
 from bot.testing.standin.state import StandinState
 
 
@@ -147,6 +147,77 @@ class IncomingUpdates(StandinState):
         user = _user(user_id, first_name)
         chat = self._user_chat(chat_id, user, "Test group")
         return self._inject("message", self._new_message(chat, user, photo=sizes, caption=caption))
+
+    def document_message(
+        self,
+        data: bytes,
+        file_name: str | None = "article.txt",
+        *,
+        mime_type: str = "text/plain",
+        file_size: int | None = None,
+        size_known: bool = True,
+        caption: str | None = None,
+        chat_id: int | None = None,
+        user_id: int = USER_ID,
+        first_name: str = FIRST_NAME,
+    ) -> Injected:
+        """A file sent as a document in the private chat (chat_id None) or a group; the bot gets its bytes
+        with getFile and a download. ``file_size`` is what the message says (the real size when None; left out,
+        as Telegram may, unless ``size_known``)."""
+        serial = self._next_serial()
+        extension = (file_name or "").rpartition(".")[2] if "." in (file_name or "") else "bin"
+        file: JSON = {
+            "file_id": f"standin-document-{serial}",
+            "file_unique_id": f"doc{serial}",
+            "file_size": len(data),
+            "file_path": f"documents/file_{serial}.{extension}",
+        }
+        self._files[file["file_id"]] = (file, data)
+        document = {k: v for k, v in file.items() if k != "file_path"} | {"mime_type": mime_type}
+        document["file_size"] = len(data) if file_size is None else file_size
+        if not size_known:
+            del document["file_size"]
+        if file_name is not None:
+            document["file_name"] = file_name
+        user = _user(user_id, first_name)
+        chat = self._user_chat(chat_id, user, "Test group")
+        return self._inject("message", self._new_message(chat, user, document=document, caption=caption))
+
+    def channel_post(
+        self,
+        text: str | None = None,
+        *,
+        caption: str | None = None,
+        photo: bool = False,
+        chat_id: int = CHANNEL_ID,
+        title: str = "Test channel",
+        username: str | None = None,
+        date: int | None = None,
+    ) -> Injected:
+        """A post in a channel (the bot is an admin there): ``text``, or a photo with ``caption``."""
+        chat = {"id": chat_id, "type": "channel", "title": title} | ({"username": username} if username else {})
+        self._chats[chat_id] = chat
+        content: JSON = {"text": text, "entities": text_entities(text) if text else None, "caption": caption}
+        if photo:
+            serial = self._next_serial()
+            content["photo"] = [
+                {"file_id": f"standin-photo-{serial}", "file_unique_id": f"ph{serial}", "width": 800, "height": 600}
+            ]
+        message = self._new_message(chat, self.bot_user, **content)
+        del message["from"]  # a channel's posts come from the channel
+        message["sender_chat"] = chat
+        if date is not None:
+            message["date"] = date
+        return self._inject("channel_post", dict(message))
+
+    def edited_channel_post(self, chat_id: int, message_id: int, text: str, *, caption: bool = False) -> Injected:
+        """An edit of a stored channel post: its new text (or caption)."""
+        message = self._stored(chat_id, message_id)
+        message |= {"caption" if caption else "text": text, "edit_date": int(time.time())}
+        message.pop("entities", None)
+        if not caption and (found := text_entities(text)):
+            message["entities"] = found
+        return self._inject("edited_channel_post", dict(message))
 
     def delete_message(self, injected: Injected) -> None:
         """Delete the injected message, as its sender or another bot (a group's cleaner) would.

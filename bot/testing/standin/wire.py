@@ -20,7 +20,7 @@ from bot.testing.standin.protocol import JSON, bad_request
 # fmt: off
 _STRING_PARAMS = frozenset({
     "text", "query", "url", "secret_token", "callback_query_id", "inline_query_id",
-    "inline_message_id", "parse_mode", "language_code", "next_offset", "ip_address",
+    "inline_message_id", "parse_mode", "language_code", "next_offset", "ip_address", "file_id",
 })
 # fmt: on
 
