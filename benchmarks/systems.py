@@ -44,8 +44,8 @@ __all__ = ["LABELS", "SYSTEMS", "Ranked", "System", "make"]
 class Ranked:
     """Sentence rows, best first, and the system's confidence in the first (0 when there is none).
 
-    The confidence is what a "no answer" rule would threshold: Pasokh's coverage of the question by the
-    best passage; the score of the best sentence for the others.
+    The confidence is what a "no answer" rule would threshold: Pasokh's no-answer probability; the score
+    of the best sentence for the others.
     """
 
     rows: list[int]
@@ -116,7 +116,7 @@ class Pasokh:
 
     name = "pasokh"
     needs_articles = True
-    rule = f"answer(index, q).answered (MIN_COVERAGE = {getattr(retrieval.answer, 'MIN_COVERAGE', '?')})"
+    rule = "answer(index, q).answered (the no-answer model of retrieval.second)"
 
     def _attach(self, index: retrieval.Index, corpus: Corpus) -> None:
         if len(index) != len(corpus):
@@ -134,9 +134,9 @@ class Pasokh:
         self._attach(retrieval.store.load_index(folder), corpus)
 
     def search(self, question: str, k: int) -> Ranked:
-        hits = self.index.search(question, k)
-        rows = [int(self.starts[h.sentence.article]) + h.sentence.position for h in hits]
-        return Ranked(rows, hits[0].coverage if hits else 0.0)
+        ranking = self.index.rank(question, k)
+        rows = [int(self.starts[h.sentence.article]) + h.sentence.position for h in ranking.hits]
+        return Ranked(rows, ranking.confidence)
 
     def answers(self, question: str) -> bool | None:
         return retrieval.answer.answer(self.index, question).answered

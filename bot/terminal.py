@@ -122,6 +122,7 @@ def _as_json(result: Answer) -> str:
         {
             "question": result.question,
             "answered": result.answered,
+            "confidence": round(result.confidence, 4),
             "reply": plain_reply(result),
             "passages": hits_as_dicts(result.hits, result.asked),
         },

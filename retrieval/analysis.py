@@ -136,7 +136,8 @@ _WHO = re.compile(r" (?:چه کسی|کیست) ")
 
 
 @cache
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
+    """hazm's stopwords, folded."""
     import hazm
 
     return frozenset(fold(w).replace("_", "") for w in hazm.stopwords_list())
@@ -235,7 +236,7 @@ def _asking(ws: list[str]) -> list[bool]:
 
 def is_stopword(word: str) -> bool:
     """Whether a folded word is on hazm's stopword list."""
-    return word in _stopwords()
+    return word in stopwords()
 
 
 def content_words(question: str) -> list[str]:
@@ -244,7 +245,7 @@ def content_words(question: str) -> list[str]:
     An empty list means the message has nothing to search for («سلام», «؟؟؟», «چه کسی است؟»).
     """
     ws = words(question)
-    ignored = COURTESIES | _stopwords()
+    ignored = COURTESIES | stopwords()
     return [w for w, asks in zip(ws, _asking(ws), strict=True) if not asks and w not in ignored]
 
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import jdatetime
 
-from retrieval import analysis
+from retrieval import analysis, second
 from retrieval.index import ArticleInfo, Hit, Index, term_key
 from retrieval.normalize import fold
 from retrieval.phrase import Asked, answer_phrase, asked_for
 
 __all__ = [
-    "MIN_COVERAGE",
     "Answer",
     "Outcome",
     "Passage",
@@ -32,13 +31,6 @@ __all__ = [
     "plain_reply",
     "to_persian_digits",
 ]
-
-MIN_COVERAGE = 0.5
-"""A best passage that covers less of the question (idf-weighted) is not offered as an answer.
-
-Calibrated on the answerable and unanswerable questions of pquad_val and persianqa_test; the
-trade-off is in the README and in the benchmark report (``python -m benchmarks.run``).
-"""
 
 MAX_QUESTION_CHARS = 1000
 """Only the start of a longer message is searched: questions are short, pasted articles are not."""
@@ -134,6 +126,8 @@ class Answer:
     question: str
     outcome: Outcome
     hits: tuple[Hit, ...]
+    confidence: float = 0.0
+    """The no-answer model's probability that the best hit answers (0 when nothing was searched)."""
 
     @property
     def answered(self) -> bool:
@@ -194,9 +188,10 @@ def answer(index: Index, question: str, k: int = 3) -> Answer:
     if not analysis.content_words(searched):
         words = analysis.words(searched)
         return Answer(question, _courtesy(words), ())
-    hits = tuple(index.search(searched, max(k, 1)))
-    answered = bool(hits) and hits[0].coverage >= MIN_COVERAGE
-    return Answer(question, Outcome.ANSWERED if answered else Outcome.NOT_FOUND, hits)
+    ranking = index.rank(searched, max(k, 1))
+    # The no-answer model's probability that the best passage answers (``retrieval.second``).
+    answered = bool(ranking.hits) and ranking.confidence >= second.model().threshold
+    return Answer(question, Outcome.ANSWERED if answered else Outcome.NOT_FOUND, ranking.hits, ranking.confidence)
 
 
 def _courtesy(words: Sequence[str]) -> Outcome:

@@ -30,15 +30,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from retrieval import analysis
+from retrieval import analysis, second
 from retrieval import fuzzy as fuzzy_words
 from retrieval.display import DISPLAY_VERSION, display
 from retrieval.fuzzy import FuzzyWords
 from retrieval.postings import Boosts, Features, Postings, Scorer, Weights
+from retrieval.second import CANDIDATES, QuestionView
 from retrieval.seeds import MAX_TITLE_CHARS, Article, SeedSet, fingerprint
 from retrieval.sentences import MAX_SENTENCE_CHARS, Sentence, split_article
 
-__all__ = ["ArticleInfo", "Hit", "Index", "build_index", "term_key"]
+__all__ = ["ArticleInfo", "Hit", "Index", "Ranking", "build_index", "term_key"]
 
 # Sentences: term frequency saturates at once and length matters little (a sentence either says it or
 # not). Paragraph context: more saturation room and more length normalisation.
@@ -89,6 +90,7 @@ def scoring_recipe() -> dict[str, object]:
         "first_word_weight": FIRST_WORD_WEIGHT,
         "background_sentences": BACKGROUND_SENTENCES,
         "fuzzy": {"min_word": fuzzy.MIN_WORD, "max_words": fuzzy.MAX_WORDS, "edits": "1 to 6 letters, else 2"},
+        "second_stage": {"model": second.model_version(), "candidates": CANDIDATES},
     }
 
 
@@ -142,6 +144,14 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class Ranking:
+    """The best sentences for a question, best first, and the probability that the first answers it."""
+
+    hits: tuple[Hit, ...]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Query:
     terms: np.ndarray
     weights: np.ndarray
@@ -151,6 +161,7 @@ class _Query:
     word_idf: np.ndarray
     marked: frozenset[int]
     """The term keys that found a content word (not a stopword)."""
+    view: QuestionView
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -177,6 +188,7 @@ class Index:
     fuzzy: FuzzyWords
     manifest: Mapping[str, Any]
     scorer: Scorer = field(init=False, repr=False)
+    _titles: dict[int, frozenset[int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         scorer = Scorer(
@@ -188,6 +200,7 @@ class Index:
             weights=Weights(CONTEXT_WEIGHT, ANAPHOR_WEIGHT, NUMBER_BOOST),
         )
         object.__setattr__(self, "scorer", scorer)
+        object.__setattr__(self, "_titles", {})
 
     # -- sentences --------------------------------------------------------------------------------
 
@@ -205,6 +218,18 @@ class Index:
             text,
             shown,
         )
+
+    def sentence_text(self, i: int) -> str:
+        """The text of sentence ``i`` as analysed (not as displayed)."""
+        return self.text_bytes[self.text_offsets[i] : self.text_offsets[i + 1]].tobytes().decode("utf-8")
+
+    def title_terms(self, article: int) -> frozenset[int]:
+        """The term ids of an article's title (worked out once, when first asked)."""
+        terms = self._titles.get(article)
+        if terms is None:
+            terms = frozenset(i for i in self.term_ids(analysis.terms(self.articles[article].title)) if i is not None)
+            self._titles[article] = terms
+        return terms
 
     def neighbours(self, i: int) -> tuple[Sentence | None, Sentence | None]:
         """Return the sentences just before and after ``i`` in its article, where there are any."""
@@ -267,13 +292,17 @@ class Index:
         )
         content = [f for word, f in zip(words, found, strict=True) if not analysis.is_stopword(word)]
         marked = frozenset(int(self.term_keys[term]) for term, _ in itertools.chain.from_iterable(content))
+        found_words = tuple(tuple(f) for f in found)
+        unseen = np.array([not f for f in found], dtype=bool)
+        corrected = np.array([bool(f) and max(c for _, c in f) < 1.0 for f in found], dtype=bool)
         return _Query(
             np.fromiter(weights, dtype=np.int64, count=len(weights)),
             np.fromiter(weights.values(), dtype=np.float32, count=len(weights)),
             self._boosts(question),
-            tuple(tuple(f) for f in found),
+            found_words,
             word_idf,
             marked,
+            QuestionView(question, found_words, word_idf, unseen, corrected),
         )
 
     def _corrections(self, word: str) -> list[tuple[int, float]]:
@@ -332,11 +361,32 @@ class Index:
         Empty when the question has no words to search for (see ``analysis.content_words``) or none of
         them occurs in the collection.
         """
+        return list(self.rank(question, k).hits)
+
+    def candidates(self, question: str, n: int = CANDIDATES) -> tuple[QuestionView, np.ndarray, np.ndarray] | None:
+        """The first stage: the question as the features see it, and its best ``n`` rows and their scores."""
+        query = self._query(question)
+        if query is None or not len(query.terms) or n <= 0:
+            return None
+        rows, scores = self.scorer.top(query.terms, query.weights, n, query.boosts)
+        return query.view, rows, scores
+
+    def rank(self, question: str, k: int = 3) -> Ranking:
+        """Both stages: the first stage's best ``CANDIDATES`` sentences reordered by the second stage's model
+        (``retrieval.second``), the best ``k`` of them, and the probability that the first answers."""
         query = self._query(question)
         if query is None or not len(query.terms) or k <= 0:
-            return []
-        rows, scores = self.scorer.top(query.terms, query.weights, k, query.boosts)
-        return [self._hit(int(row), float(score), query) for row, score in zip(rows, scores, strict=True)]
+            return Ranking((), 0.0)
+        rows, scores = self.scorer.top(query.terms, query.weights, max(k, CANDIDATES), query.boosts)
+        if not len(rows):
+            return Ranking((), 0.0)
+        model = second.model()
+        features = second.candidate_features(self, query.view, rows, scores)
+        ranked = model.ranker.predict(features)
+        order = second.rerank(ranked)
+        confidence = model.answerable(second.confidence_features(query.view, features[order], ranked[order]))
+        hits = tuple(self._hit(int(rows[i]), float(ranked[i]), query) for i in order[:k])
+        return Ranking(hits, confidence)
 
     def _hit(self, row: int, score: float, query: _Query) -> Hit:
         sentence = self.sentence(row)

@@ -19,7 +19,7 @@ from bot.testing.harness import (
     running_bot,
     sent_to,
 )
-from bot.testing.seed_questions import COMMANDER, QUESTION
+from bot.testing.seed_questions import COMMANDER, PRIORITY, PRIORITY_ANSWER, QUESTION
 from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, Call, utf16_len
 from retrieval.answer import TEXTS, Outcome
 from tests.conftest import write_seed
@@ -269,12 +269,12 @@ async def test_mention_after_emoji_is_found(api: BotApiStandin, bot: RunningBot)
 
 
 async def test_inline_query_offers_passages(api: BotApiStandin, bot: RunningBot) -> None:
-    api.inline_query(QUESTION)
+    api.inline_query(PRIORITY)
     [call] = await api.wait_for("answerInlineQuery")
     assert call.status == 200
     results = call.params["results"]
     assert 1 <= len(results) <= 10
-    assert COMMANDER in plain(results[0]["input_message_content"]["message_text"])
+    assert PRIORITY_ANSWER in plain(results[0]["input_message_content"]["message_text"])
     assert results[0]["title"] == "بسیج؛ ستون استوار امنیت و همراهی در لرستان"
 
 

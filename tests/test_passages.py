@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bot.testing.harness import RunningBot, plain, running_bot, sent_to
-from bot.testing.seed_questions import COMMANDER, QUESTION
+from bot.testing.seed_questions import PRIORITY, PRIORITY_ANSWER, QUESTION
 from bot.testing.standin import USER_ID, BotApiStandin, parse_html
 from retrieval import Index
 from retrieval.answer import answer
@@ -28,16 +28,16 @@ def _quoted(html_text: str) -> list[str]:
 async def test_the_answering_sentence_stands_out_between_quieter_neighbours(
     api: BotApiStandin, bot: RunningBot
 ) -> None:
-    api.private_message(QUESTION)
+    api.private_message(PRIORITY)
     [call] = await api.wait_for(sent_to(USER_ID))
     text = call.params["text"]
     quotes = _quoted(text)
     assert len(quotes) == 2  # the sentences before and after, set apart as quotes
-    assert not any(COMMANDER in q for q in quotes)  # the answer is not among them...
+    assert not any(PRIORITY_ANSWER in plain(q) for q in quotes)  # the answer is not among them...
     body = text.split("\n\n📰")[0]
     for quote in quotes:
         body = body.replace(f"<blockquote>{quote}</blockquote>", "")
-    assert COMMANDER in plain(body)  # ...it is the plain sentence in the middle
+    assert PRIORITY_ANSWER in plain(body)  # ...it is the plain sentence in the middle
     bold = _bold(body)
     assert bold and all(b in plain(body) for b in bold)
     assert not any(_bold(q) for q in quotes)  # marks only in the answering sentence
@@ -112,11 +112,11 @@ def test_a_sentence_longer_than_a_message_is_cut_clearly_and_the_source_stays(se
     from bot.conversation.render import passage_pieces, to_html
     from bot.testing.standin import utf16_len
 
-    result = answer(seed_index, QUESTION)
-    text = parse_html(to_html(passage_pieces(result, 0, limit=300)))[0]
-    assert utf16_len(text) <= 300
+    result = answer(seed_index, PRIORITY)
+    text = parse_html(to_html(passage_pieces(result, 0, limit=110)))[0]
+    assert utf16_len(text) <= 110
     body, source = text.split("\n\n📰 ")
-    assert COMMANDER in body or body.endswith(" …")  # the answering sentence, cut when it cannot fit
+    assert body.startswith("سردار هاشمیفر ادامه داد")  # the answering sentence, cut when it cannot fit whole
     assert body.endswith(" …") and source.startswith("بسیج؛ ستون استوار")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.testing.seed_questions import ANSWERABLE, IN_REPLY, RANKED_BUT_REFUSED, UNANSWERABLE
+from bot.testing.seed_questions import ANSWERABLE, IN_REPLY, PRIORITY, RANKED_BUT_REFUSED, UNANSWERABLE
 from retrieval import Article, Index, build_index
 from retrieval.answer import Outcome, answer, format_date, plain_reply
 
@@ -77,7 +77,7 @@ def test_top_k(seed_index: Index) -> None:
 
 
 def test_hits_carry_neighbours(seed_index: Index) -> None:
-    [hit] = seed_index.search("فرمانده انتظامی استان لرستان کیست؟", 1)
+    [hit] = seed_index.search(PRIORITY, 1)
     assert hit.before is not None
     assert hit.before.position == hit.sentence.position - 1
     assert hit.after is not None

@@ -9,9 +9,11 @@ QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 COMMANDER = "محمدرضا هاشمیفر"
 """As the seed article writes it (without a ZWNJ)."""
 
+PRIORITY = "اولویت مهم انتظامی لرستان چیست؟"
+"""A question answered by a sentence in the middle of the article (both neighbours shown)."""
+PRIORITY_ANSWER = "مقابله قاطع با سوداگران مرگ"
+
 ANSWERABLE: list[tuple[str, int]] = [
-    ("فرمانده انتظامی استان لرستان کیست؟", 1),
-    ("فرمانده انتظامی لرستان کیه؟", 1),
     ("سردار جمشیدی‌پور که بود؟", 7),
     ("سردار جمشیدی پور", 7),
     ("بسیج از چه عناصری تشکیل شده است؟", 2),
@@ -39,6 +41,9 @@ ANSWERABLE: list[tuple[str, int]] = [
 # Questions whose answer lies in a neighbour of the best sentence: the reply (which shows the
 # neighbours) must hold the answer, as shown («نعمتالله» gets back its ZWNJ: the lexicon knows «نعمت‌الله»).
 IN_REPLY: list[tuple[str, str]] = [
+    # The lead restates the question and ranks first; the next sentence, which names him, is shown with it.
+    (QUESTION, COMMANDER),
+    ("فرمانده انتظامی لرستان کیه؟", COMMANDER),
     ("نام فرمانده سپاه حضرت ابوالفضل چیست؟", "نعمت\u200cالله باقری"),
     ("فرمانده سپاه حضرت ابوالفضل (ع) چه کسی است", "نعمت\u200cالله باقری"),
     ("آخرین شهید مقابله با سوداگران مرگ چه کسی بود؟", "جمشیدیپور"),
