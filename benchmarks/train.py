@@ -23,7 +23,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from sklearn.model_selection import GroupKFold
 from benchmarks.corpus import news_articles
 from benchmarks.quality import DATA, gold_rows, load_split
 from benchmarks.variants import VARIANTS
-from retrieval import Index, build_index, second
+from retrieval import Index, analysis, build_index, second
 from retrieval.second import CONFIDENCE_FEATURES, FEATURES, Trees
 
 FOLDS = 5
@@ -73,6 +73,8 @@ class Rows:
     labels: list[np.ndarray] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     views: list[second.QuestionView] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+    golds: list[set[int]] = field(default_factory=list)
 
     def add(self, index: Index, question: str, gold: set[int], group: str) -> None:
         found = index.candidates(question)
@@ -87,6 +89,8 @@ class Rows:
             self.features.append(second.candidate_features(index, view, rows, scores))
             self.labels.append(np.array([int(r) in gold for r in rows]))
             self.views.append(view)
+        self.rows.append(found[1] if found is not None else np.zeros(0, dtype=np.int64))
+        self.golds.append(gold)
         self.groups.append(group)
 
 
@@ -171,6 +175,19 @@ def scored(rows: Rows, rankers: Sequence[Trees], fold_of: dict[str, int]) -> lis
     ]
 
 
+def passage_recall(index: Index, rows: Rows, scores: list[np.ndarray]) -> float:
+    """Percent of questions whose best sentence or one of its neighbours (as the bot shows it) holds an answer."""
+    found = 0
+    for candidates, gold, s in zip(rows.rows, rows.golds, scores, strict=True):
+        if not len(candidates):
+            continue
+        best = int(candidates[second.rerank(s)[0]])
+        article = index.sentence_article[best]
+        shown = [r for r in (best - 1, best, best + 1) if 0 <= r < len(index) and index.sentence_article[r] == article]
+        found += any(r in gold for r in shown)
+    return 100 * found / len(rows.rows)
+
+
 def confidence_rows(rows: Rows, scores: list[np.ndarray]) -> np.ndarray:
     out = []
     for features, s, view in zip(rows.features, scores, rows.views, strict=True):
@@ -201,43 +218,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     folds = list(GroupKFold(n_splits=FOLDS).split(np.zeros(len(groups)), groups=groups))
     print(f"pquad_val: {len(asked.features)} questions, {sum(len(f) for f in asked.features)} candidates")
 
-    first = recall(asked.features, asked.labels, [-np.arange(len(f), dtype=float) for f in asked.features])
+    in_order = [-np.arange(len(f), dtype=float) for f in asked.features]
+    first = recall(asked.features, asked.labels, in_order) | {"passage": passage_recall(index, asked, in_order)}
     fold_of = {g: f for f, (_, test) in enumerate(folds) for g in set(groups[test])}
     rankers = fold_rankers(asked, folds)
     oof = scored(asked, rankers, fold_of)
-    cv = recall(asked.features, asked.labels, oof)
+    cv = recall(asked.features, asked.labels, oof) | {"passage": passage_recall(index, asked, oof)}
     print("first stage   " + "  ".join(f"{k} {v:.1f}" for k, v in first.items()))
     print("second (CV)   " + "  ".join(f"{k} {v:.1f}" for k, v in cv.items()))
     ranker_trees = trees(fit_ranker(asked.features, asked.labels))
 
     # -- no answer: answerable (as asked and as typed), unanswerable, off-topic -----------------------
-    typed = Rows()
-    for name, rewrite in VARIANTS.items():
-        for n, q in enumerate(split.questions):
-            if n % len(VARIANTS) == list(VARIANTS).index(name):  # each question in one variant
-                typed.add(index, rewrite(q["question"]), set(), title_of[q["doc_id"]])
-    unanswerable = Rows()
-    for q in split.unanswerable:
-        unanswerable.add(index, q["question"], set(), title_of[q["doc_id"]])
-    news_index = build_index(news_articles(args.data))
-    off_topic = Rows()
-    for q in split.questions[::2] + split.unanswerable[::2]:
-        off_topic.add(news_index, q["question"], set(), title_of[q["doc_id"]])
+    def keywords(question: str) -> str:
+        """A question typed as a search query: its content words only («وزن فیل کیلوگرم»)."""
+        return " ".join(analysis.content_words(question))
 
-    parts = {
-        "answerable": confidence_rows(asked, oof),
-        "typed": confidence_rows(typed, scored(typed, rankers, fold_of)),
-        "unanswerable": confidence_rows(unanswerable, scored(unanswerable, rankers, fold_of)),
-        "off-topic": confidence_rows(off_topic, scored(off_topic, rankers, fold_of)),
+    def rows_of(questions: Sequence[dict], on: Index, rewrite: Callable[[str], str] = str) -> Rows:
+        rows = Rows()
+        for q in questions:
+            rows.add(on, rewrite(q["question"]), set(), title_of[q["doc_id"]])
+        return rows
+
+    typed = Rows()
+    for n, q in enumerate(split.questions):  # each question in one variant
+        rewrite = list(VARIANTS.values())[n % len(VARIANTS)]
+        typed.add(index, rewrite(q["question"]), set(), title_of[q["doc_id"]])
+    news_index = build_index(news_articles(args.data))
+    sets = {
+        "typed": (typed, True),
+        "keywords": (rows_of(split.questions[1::2], index, keywords), True),
+        "unanswerable": (rows_of(split.unanswerable, index), False),
+        "unanswerable keywords": (rows_of(split.unanswerable[1::2], index, keywords), False),
+        "off-topic": (rows_of(split.questions[::2] + split.unanswerable[::2], news_index), False),
+        "off-topic keywords": (rows_of(split.questions[1::4], news_index, keywords), False),
     }
-    part_groups = {
-        "answerable": groups,
-        "typed": np.array(typed.groups),
-        "unanswerable": np.array(unanswerable.groups),
-        "off-topic": np.array(off_topic.groups),
+    parts = {"answerable": confidence_rows(asked, oof)} | {
+        name: confidence_rows(rows, scored(rows, rankers, fold_of)) for name, (rows, _) in sets.items()
     }
+    answerable = {"answerable"} | {name for name, (_, label) in sets.items() if label}
+    part_groups = {"answerable": groups} | {name: np.array(rows.groups) for name, (rows, _) in sets.items()}
     x = np.concatenate(list(parts.values()))
-    y = np.concatenate([np.full(len(v), k in {"answerable", "typed"}) for k, v in parts.items()])
+    y = np.concatenate([np.full(len(v), k in answerable) for k, v in parts.items()])
     g = np.concatenate(list(part_groups.values()))
     probability = np.zeros(len(y))
     for train, test in GroupKFold(n_splits=FOLDS).split(x, y, groups=g):

@@ -115,16 +115,14 @@ FEATURES = (
 CONFIDENCE_FEATURES = (
     "top",
     "top_gap",
-    "cover_sentence",
-    "cover_paragraph",
-    "cover_title",
+    "top3_mean",
     "question_words",
     "question_idf",
     "unseen_idf",
     "unseen_share",
     "corrected_share",
-    "missing_idf",
     "candidates",
+    *(f"best_{name}" for name in FEATURES),
 )
 """The columns of a question's no-answer row: the best candidate after the second stage, and the question."""
 
@@ -269,28 +267,22 @@ def credit_missing(credit: np.ndarray, present: np.ndarray) -> np.ndarray:
 def confidence_features(view: QuestionView, features: np.ndarray, ranked: np.ndarray) -> np.ndarray:
     """The no-answer row (``CONFIDENCE_FEATURES``): ``features`` of the candidates, ``ranked`` their scores
     from the second stage, best first."""
-    column = {name: i for i, name in enumerate(FEATURES)}
     best = features[0] if len(features) else np.zeros(len(FEATURES), dtype=np.float32)
     idf = view.word_idf
     total = float(idf.sum()) or 1.0
     unseen = float(idf[view.unseen].sum()) if len(idf) else 0.0
-    return np.array(
-        [
-            ranked[0] if len(ranked) else -10.0,
-            ranked[0] - ranked[1] if len(ranked) > 1 else 10.0,
-            best[column["cover_sentence"]],
-            best[column["cover_paragraph"]],
-            best[column["cover_title"]],
-            len(idf),
-            np.log1p(total),
-            unseen,
-            unseen / total,
-            float(idf[view.corrected].sum()) / total if len(idf) else 0.0,
-            best[column["missing_idf"]],
-            len(ranked),
-        ],
-        dtype=np.float32,
-    )
+    question = [
+        ranked[0] if len(ranked) else -10.0,
+        ranked[0] - ranked[1] if len(ranked) > 1 else 10.0,
+        float(np.mean(ranked[:3])) if len(ranked) else -10.0,
+        len(idf),
+        np.log1p(total),
+        unseen,
+        unseen / total,
+        float(idf[view.corrected].sum()) / total if len(idf) else 0.0,
+        len(ranked),
+    ]
+    return np.concatenate([np.array(question, dtype=np.float32), best.astype(np.float32)])
 
 
 @dataclass(frozen=True)
@@ -375,9 +367,10 @@ def model() -> Model:
     return Model.load()
 
 
+@cache
 def model_version(path: Path = MODEL_FILE) -> str:
     """The version of the model file, without checking it (an index's recipe names it; training builds
-    indexes before there is a model to check)."""
+    indexes before there is a model to check). Read once: every load of a saved index asks."""
     try:
         return str(json.loads(path.read_text(encoding="utf-8"))["version"])
     except (OSError, ValueError, KeyError, TypeError):
