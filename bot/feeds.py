@@ -198,6 +198,10 @@ def _item(entry: Any) -> FeedItem | str:
     return FeedItem(key=key, title=title, text=text, link=link, published=_published(entry))
 
 
+_HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+"""What feedparser reports about a feed it read all the same (a wrong declared encoding or media type)."""
+
+
 def parse_feed(data: bytes, url: str, content_type: str | None = None) -> list[FeedItem]:
     """The items of an RSS or Atom document, oldest first as feeds list them newest first; items without
     a title or a text are skipped (logged). ``FeedError`` when ``data`` is no feed."""
@@ -205,8 +209,9 @@ def parse_feed(data: bytes, url: str, content_type: str | None = None) -> list[F
     if content_type:
         headers["content-type"] = content_type
     parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=True)
-    if not parsed.get("version") and not parsed.entries:
-        problem = parsed.get("bozo_exception")
+    problem = parsed.get("bozo_exception")
+    broken = problem is not None and not isinstance(problem, _HARMLESS)
+    if not parsed.entries and (broken or not parsed.get("version")):
         detail = f": {str(problem).splitlines()[0][:100]}" if problem else ""
         raise FeedError(Trouble.NOT_A_FEED, f"not an RSS or Atom feed{detail}")
     items: list[FeedItem] = []
