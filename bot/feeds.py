@@ -50,6 +50,7 @@ from retrieval.seeds import Rejected, header, load_bytes
 __all__ = [
     "FIRST_RETRY",
     "MAX_FEED_BYTES",
+    "MAX_ITEMS",
     "MAX_RETRY",
     "FeedError",
     "FeedItem",
@@ -69,6 +70,8 @@ _logger = logging.getLogger(__name__)
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
 """A larger response is refused (a news feed of 50 items with their whole texts is well under 1 MB)."""
+MAX_ITEMS = 100
+"""Items read from one document (feeds list the newest first): each one published is a write to the index."""
 FETCH_SECONDS = 30.0
 """The whole fetch of one feed (connecting, waiting, reading) must end within this."""
 FIRST_RETRY = 60.0
@@ -214,8 +217,11 @@ def parse_feed(data: bytes, url: str, content_type: str | None = None) -> list[F
     if not parsed.entries and (broken or not parsed.get("version")):
         detail = f": {str(problem).splitlines()[0][:100]}" if problem else ""
         raise FeedError(Trouble.NOT_A_FEED, f"not an RSS or Atom feed{detail}")
+    entries = parsed.entries[:MAX_ITEMS]
+    if len(parsed.entries) > MAX_ITEMS:
+        _logger.info("feed %s lists %d items: only its first %d are read", url, len(parsed.entries), MAX_ITEMS)
     items: list[FeedItem] = []
-    for entry in parsed.entries:
+    for entry in entries:
         item = _item(entry)
         if isinstance(item, str):
             _logger.info("feed %s: %s, skipped", url, item)
@@ -247,6 +253,8 @@ class Trouble(enum.Enum):
     HTTP = "http"
     TOO_LARGE = "too_large"
     NOT_A_FEED = "not_a_feed"
+    UNEXPECTED = "unexpected"
+    """Anything else (logged with its traceback)."""
 
 
 class FeedError(Exception):
@@ -395,6 +403,7 @@ class FeedPoller:
         await asyncio.gather(*(self._poll(feed) for feed in due))
 
     async def _poll(self, feed: _Feed) -> None:
+        """Fetch, parse and publish one feed; whatever goes wrong is this feed's failure, retried later."""
         try:
             fetched = await fetch_feed(
                 self._http(),
@@ -404,31 +413,40 @@ class FeedPoller:
                 limit=self.limit,
                 seconds=self.fetch_seconds,
             )
-            items = [] if fetched.data is None else parse_feed(fetched.data, feed.url, fetched.content_type)
+            items = []
+            if fetched.data is not None:  # parsed in a thread: 5 MB of XML must not stall the answers
+                items = await asyncio.to_thread(parse_feed, fetched.data, feed.url, fetched.content_type)
+            complete = await self._publish(feed, items)
         except FeedError as exc:
-            feed.failures += 1
-            feed.last_error = exc
-            feed.next_poll = self.clock() + retry_delay(feed.failures)
-            _logger.warning(
-                "feed %s failed (%d in a row): %s; trying again in %d min",
-                feed.url,
-                feed.failures,
-                exc,
-                retry_delay(feed.failures) // 60,
-            )
+            self._failed(feed, exc)
             return
-        feed.etag, feed.modified = fetched.etag, fetched.modified
-        feed.added += await self._publish(feed.url, items)
+        except Exception as exc:  # a bug, or a document that feedparser chokes on: never the end of polling
+            _logger.exception("feed %s: unexpected error", feed.url)
+            self._failed(feed, FeedError(Trouble.UNEXPECTED, f"{type(exc).__name__}: {str(exc)[:100]}"))
+            return
+        if complete:  # else the next poll fetches the whole feed again, for the items left out
+            feed.etag, feed.modified = fetched.etag, fetched.modified
         feed.failures, feed.last_error = 0, None
         feed.last_success = self.clock()
         feed.next_poll = feed.last_success + self.every
 
-    async def _publish(self, url: str, items: list[FeedItem]) -> int:
-        """Publish the items not published before; how many articles were added."""
+    def _failed(self, feed: _Feed, error: FeedError) -> None:
+        feed.failures += 1
+        feed.last_error = error
+        wait = retry_delay(feed.failures)
+        feed.next_poll = self.clock() + wait
+        _logger.warning(
+            "feed %s failed (%d in a row): %s; trying again in %d min", feed.url, feed.failures, error, wait // 60
+        )
+
+    async def _publish(self, feed: _Feed, items: list[FeedItem]) -> bool:
+        """Publish the items not published before (counted in ``feed.added``); False when the seeds folder
+        could not take one of them (the next poll tries it again)."""
+        url = feed.url
         keys = [item_key(url, item.key) for item in items]
         done = await self.records.published(keys) if keys else set()
         served = {a.id for a in self.library.index.articles}
-        added = 0
+        complete, added = True, 0
         for item, key in zip(items, keys, strict=True):
             if key in done:
                 continue
@@ -442,18 +460,17 @@ class FeedPoller:
                 await self.records.mark_published(key)
                 continue
             report = await self.library.publish(article_id, data)
-            if report.ok:
+            if report.ok or report.outcome is Outcome.REJECTED:
                 await self.records.mark_published(key)
                 added += report.outcome is Outcome.ADDED
-            elif report.outcome is Outcome.REJECTED:
-                _logger.info("feed %s: item %r is no article, skipped", url, item.key[:200])
-                await self.records.mark_published(key)
-            else:  # the folder could not take it: the next poll tries again
+                feed.added += report.outcome is Outcome.ADDED
+            else:
+                complete = False
                 why = report.error or report.outcome.value
                 _logger.warning("feed %s: item %r not published: %s", url, item.key[:200], why)
         if added:
             _logger.info("feed %s: %d new articles", url, added)
-        return added
+        return complete
 
     async def run(self) -> None:
         """Poll the feeds as they fall due, until cancelled."""

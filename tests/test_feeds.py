@@ -14,7 +14,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+import bot.feeds
 from bot.backend.local import SqliteRecords
+from bot.conversation import texts
 from bot.conversation.handlers import feeds_text
 from bot.feeds import (
     MAX_FEED_BYTES,
@@ -30,6 +32,7 @@ from bot.feeds import (
     retry_delay,
 )
 from bot.library import Library
+from bot.publishing import Outcome, PublishReport
 from bot.settings import Settings, SettingsError
 from bot.testing.harness import ADMIN_ID, copy_seeds, plain, running_bot, sent_to
 from bot.testing.standin import USER_ID, BotApiStandin
@@ -608,3 +611,74 @@ async def test_the_bot_answers_from_a_feed_and_shows_it_in_stats(
     assert "📰 خوراک‌ها" in text
     assert f"{server.url('rss')}\u2069: ✅ آخرین دریافت" in text
     assert f"{server.url('down')}\u2069: ⚠️ خطا: پاسخ خطای HTTP 503" in text
+
+
+async def test_workers_sharing_redis_share_the_published_items(tmp_path: Path) -> None:
+    from bot.backend.shared.connection import SharedRedis
+    from bot.backend.shared.records import RedisRecords
+    from bot.testing.workers import RedisServer
+
+    async with RedisServer(tmp_path / "redis") as redis_server:
+        one, two = RedisRecords(SharedRedis(redis_server.url)), RedisRecords(SharedRedis(redis_server.url))
+        try:
+            await one.mark_published("a")
+            assert await two.published(["a", "b"]) == {"a"}
+            assert await two.published([]) == set()
+            await redis_server.stop()
+            assert await one.published(["a"]) == set()  # an outage: none (publishing again replaces)
+            await one.mark_published("b")  # dropped, not raised
+        finally:
+            await one.close()
+            await two.close()
+
+
+async def test_an_unexpected_error_is_the_feeds_own_failure(
+    server: FeedServer, poller_for: Callable[..., FeedPoller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.serve("odd", METRO_ATOM)
+    server.serve("good", LIBRARY_RSS)
+    real = bot.feeds.parse_feed
+
+    def choke(data: bytes, url: str, content_type: str | None = None) -> list[FeedItem]:
+        if url.endswith("/odd"):
+            raise RuntimeError("feedparser choked")
+        return real(data, url, content_type)
+
+    monkeypatch.setattr(bot.feeds, "parse_feed", choke)
+    clock = Clock()
+    poller = poller_for(server.url("odd"), server.url("good"), clock=clock)
+    await poller.poll_due()
+    odd, good = poller.statuses()
+    assert odd.last_error is not None and odd.last_error.trouble is Trouble.UNEXPECTED
+    assert odd.next_poll == clock.now + 60 and good.added == 1
+    assert "خطای پیش‌بینی‌نشده" in "\n".join(feeds_text(poller.statuses(), clock.now))
+
+
+async def test_an_item_the_folder_could_not_take_is_tried_again(
+    server: FeedServer, library: Library, poller_for: Callable[..., FeedPoller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.serve("rss", LIBRARY_RSS, etag='"v1"')
+    clock = Clock()
+    poller = poller_for(server.url("rss"), clock=clock)
+
+    async def full_disk(article_id: str, data: bytes, *, suffix: str = ".txt") -> PublishReport:
+        return PublishReport(Outcome.FAILED, article_id, error="No space left on device")
+
+    monkeypatch.setattr(library, "publish", full_disk)
+    await poller.poll_due()
+    assert poller.statuses()[0].added == 0
+    monkeypatch.undo()
+    clock.now += 300
+    await poller.poll_due()
+    assert "If-None-Match" not in server.requests["rss"][1]  # the whole feed again, not "not modified"
+    assert poller.statuses()[0].added == 1
+
+
+async def test_only_the_first_items_of_a_long_feed_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.feeds, "MAX_ITEMS", 2)
+    feed = rss(*(rss_item(f"n{n}", f"{METRO_TITLE} {n}", METRO_TEXT) for n in range(3)))
+    assert [item.key for item in parse_feed(feed, "https://x.example/rss")] == ["n1", "n0"]
+
+
+def test_every_trouble_has_its_persian_words() -> None:
+    assert set(texts.FEED_TROUBLES) == {trouble.value for trouble in Trouble}

@@ -63,6 +63,7 @@ FEED_TROUBLES = {
     "http": "پاسخ خطای HTTP {}",
     "too_large": "پاسخ بیش از اندازه بزرگ بود",
     "not_a_feed": "پاسخ خوراک RSS یا Atom نبود",
+    "unexpected": "خطای پیش‌بینی‌نشده (جزئیات در گزارش‌ها)",
 }
 """What went wrong with a feed, by ``bot.feeds.Trouble`` value."""
 SECONDS, MINUTES, HOURS, DAYS = "{} ثانیه", "{} دقیقه", "{} ساعت", "{} روز"
