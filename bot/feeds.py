@@ -191,8 +191,8 @@ def _item(entry: Any) -> FeedItem | str:
     title = " ".join(_detail_text(entry, "title").split())
     text = _content_text(entry)
     link = str(entry.get("link") or "").strip() or None
-    if link is not None and not link.lower().startswith(("http://", "https://")):
-        link = None
+    if link is not None and (not link.lower().startswith(("http://", "https://")) or len(link.split()) > 1):
+        link = None  # only a web address goes into the «منبع:» line, and on one line
     key = str(entry.get("id") or "").strip() or link or hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
     if not title:
         return f"item {key[:200]!r} has no title"
@@ -206,8 +206,8 @@ _HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 def parse_feed(data: bytes, url: str, content_type: str | None = None) -> list[FeedItem]:
-    """The items of an RSS or Atom document, oldest first as feeds list them newest first; items without
-    a title or a text are skipped (logged). ``FeedError`` when ``data`` is no feed."""
+    """The items of an RSS or Atom document in reverse order (feeds list the newest first: so oldest first);
+    items without a title or a text are skipped (logged). ``FeedError`` when ``data`` is no feed."""
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
