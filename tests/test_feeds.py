@@ -607,6 +607,8 @@ async def test_the_bot_answers_from_a_feed_and_shows_it_in_stats(
         assert "یکصد و بیست هزار جلد کتاب" in plain(reply.params["text"])
         api.private_message("/stats", user_id=ADMIN_ID)
         [stats] = await api.wait_for(sent_to(ADMIN_ID))
+        assert [t for t in asyncio.all_tasks() if t.get_name() == "feeds"]  # polling in the background...
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "feeds"]  # ...until the bot stopped
     text = plain(stats.params["text"])
     assert "📰 خوراک‌ها" in text
     assert f"{server.url('rss')}\u2069: ✅ آخرین دریافت" in text
