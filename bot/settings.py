@@ -53,6 +53,25 @@ def _channel_ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _feeds(raw: str) -> tuple[str, ...]:
+    """The feed URLs, in order, each once; an error quotes the bad entry without what precedes ``@``."""
+    urls: list[str] = []
+    for part in raw.replace(",", " ").split():
+        try:
+            parts = urlsplit(part)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            shown = part.rpartition("@")[2][:80]
+            raise SettingsError(
+                f"PASOKH_FEEDS must be http(s) URLs of RSS or Atom feeds, separated by commas or spaces, not {shown!r}"
+            )
+        if part not in urls:
+            urls.append(part)
+    return tuple(urls)
+
+
 def _redis_url(raw: str) -> str | None:
     """The Redis URL, checked for a usable form; errors never quote it (it may hold a password)."""
     if not raw:
@@ -127,6 +146,10 @@ class Settings:
     """Messages a second the bot sends in all (every worker together): Telegram allows about 30."""
     channel_ids: frozenset[int] = frozenset()
     """Channels whose posts become articles (the bot must be an admin there)."""
+    feeds: tuple[str, ...] = ()
+    """RSS or Atom feeds whose new items become articles."""
+    feed_minutes: int = 5
+    """Minutes between two polls of a feed that works."""
 
     @property
     def file_base_url(self) -> str:
@@ -172,4 +195,6 @@ class Settings:
             redis_url=_redis_url(env.get("PASOKH_REDIS_URL", "").strip()),
             messages_per_second=_positive_int(env, "PASOKH_MESSAGES_PER_SECOND", 30),
             channel_ids=_channel_ids(env.get("PASOKH_CHANNEL_IDS", "")),
+            feeds=_feeds(env.get("PASOKH_FEEDS", "")),
+            feed_minutes=_positive_int(env, "PASOKH_FEED_MINUTES", 5),
         )

@@ -133,7 +133,25 @@ async def test_a_database_of_an_older_schema_is_migrated(tmp_path: Path) -> None
     finally:
         await records.close()
     with sqlite3.connect(tmp_path / "pasokh.sqlite3") as db:  # the old rows are kept aside too
-        assert db.execute("SELECT question FROM unanswered_before_v1").fetchall() == [("پرسش قدیمی",)]
+        aside = f"unanswered_before_v{bot.backend.local.SCHEMA_VERSION}"
+        assert db.execute(f"SELECT question FROM {aside}").fetchall() == [("پرسش قدیمی",)]
+
+
+async def test_a_version_1_database_gains_the_feed_items_and_keeps_its_rows(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "pasokh.sqlite3") as db:
+        for table, columns in bot.backend.local._TABLES.items():
+            if table != "feed_items":
+                db.execute(f"CREATE TABLE {table} ({columns})")
+        db.execute("INSERT INTO counters VALUES ('answered', 41)")
+        db.execute("PRAGMA user_version = 1")
+    records = SqliteRecords(tmp_path)
+    try:
+        assert (await records.counters())["answered"] == 41
+        await records.mark_published("item")
+        assert await records.published(["item", "other"]) == {"item"}
+        assert records.saving
+    finally:
+        await records.close()
 
 
 async def test_the_bot_answers_and_says_statistics_are_not_saved(api: BotApiStandin, tmp_path: Path) -> None:

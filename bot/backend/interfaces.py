@@ -7,6 +7,7 @@ several workers sharing Redis. ``bot.backend.open_backend`` picks one from the s
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,7 +53,8 @@ class Asked:
 
 
 class Records(Protocol):
-    """What the bot records: counters, the unanswered log, asked questions (for result buttons).
+    """What the bot records: counters, the unanswered log, asked questions (for result buttons), the feed
+    items published.
 
     Recording never fails a question: an implementation that cannot store keeps going in memory or
     drops the record, and says so through ``saving``.
@@ -80,6 +82,13 @@ class Records(Protocol):
 
     async def asked(self, question_id: int) -> Asked | None:
         """A remembered question, or None when unknown or expired."""
+
+    async def published(self, keys: Sequence[str]) -> set[str]:
+        """Of ``keys`` (feed items, see ``bot.feeds.item_key``), those marked as published."""
+        ...
+
+    async def mark_published(self, key: str) -> None:
+        """Remember that the feed item ``key`` was published (or is no article): it is never published again."""
 
     async def close(self) -> None:
         """Release the database or connection."""

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.backend.interfaces import ASKED_KEPT, UNANSWERED_KEPT, Asked, Fleet, Unanswered, Verdict
@@ -26,10 +26,11 @@ _TABLES = {
     "counters": "name TEXT PRIMARY KEY, value INTEGER NOT NULL",
     "unanswered": "id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_type TEXT NOT NULL, question TEXT NOT NULL",
     "asked": "id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_id INTEGER NOT NULL, question TEXT NOT NULL",
+    "feed_items": "key TEXT PRIMARY KEY, at REAL NOT NULL",
 }
 _DEFAULTS = {"chat_type": "'unknown'", "at": "0"}
 """Values for columns an older schema lacked."""
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the current schema; older files are migrated when opened."""
 OPEN_TIMEOUT = 2.0
 """Seconds to wait for a database locked by another process before working without it."""
@@ -46,6 +47,7 @@ class MemoryRecords:
         self._unanswered: collections.deque[Unanswered] = collections.deque(maxlen=UNANSWERED_KEPT)
         self._asked: collections.OrderedDict[int, Asked] = collections.OrderedDict()
         self._next_id = 1
+        self._published: set[str] = set()
 
     async def count(self, name: str, by: int = 1) -> None:
         self._counters[name] += by
@@ -68,6 +70,12 @@ class MemoryRecords:
 
     async def asked(self, question_id: int) -> Asked | None:
         return self._asked.get(question_id)
+
+    async def published(self, keys: Sequence[str]) -> set[str]:
+        return self._published.intersection(keys)
+
+    async def mark_published(self, key: str) -> None:
+        self._published.add(key)
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -201,6 +209,25 @@ class SqliteRecords:
         if isinstance(row, MemoryRecords):
             return await row.asked(question_id)
         return Asked(*row) if row else None
+
+    async def published(self, keys: Sequence[str]) -> set[str]:
+        def read(db: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(keys), 500):  # well under SQLite's limit of variables
+                batch = list(keys[start : start + 500])
+                marks = ", ".join("?" * len(batch))
+                sql = f"SELECT key FROM feed_items WHERE key IN ({marks})"  # noqa: S608 (only ? marks)
+                found.update(row[0] for row in db.execute(sql, batch))
+            return found
+
+        rows = self._run(read)
+        return await rows.published(keys) if isinstance(rows, MemoryRecords) else rows
+
+    async def mark_published(self, key: str) -> None:
+        sql = "INSERT OR IGNORE INTO feed_items (key, at) VALUES (?, ?)"
+        done = self._run(lambda db: db.execute(sql, (key, time.time())))
+        if isinstance(done, MemoryRecords):
+            await done.mark_published(key)
 
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:

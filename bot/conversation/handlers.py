@@ -56,6 +56,7 @@ from bot.conversation.render import (
     utf16_len,
 )
 from bot.conversation.replies import answer_query, edit, reply
+from bot.feeds import FeedPoller, FeedStatus
 from bot.library import Library, ReloadReport
 from bot.sending import deliver
 from bot.serving.metrics import Metrics
@@ -64,7 +65,7 @@ from retrieval import Index
 from retrieval.answer import Answer, Outcome, answer
 from retrieval.errors import FolderProblem
 
-__all__ = ["Pasokh", "fleet_text"]
+__all__ = ["Pasokh", "feeds_text", "fleet_text"]
 
 _logger = logging.getLogger(__name__)
 
@@ -118,11 +119,57 @@ def fleet_text(fleet: Fleet) -> str:
     return "\n".join(lines)
 
 
+FEEDS_LISTED = 20
+"""Feeds listed by /stats one by one; the rest are counted."""
+
+
+def duration(seconds: float) -> str:
+    """A span of time in Persian, in its largest whole unit: «۳ دقیقه»."""
+    seconds = max(0, int(seconds))
+    for unit, text in ((86400, texts.DAYS), (3600, texts.HOURS), (60, texts.MINUTES)):
+        if seconds >= unit:
+            return text.format(fa(seconds // unit))
+    return texts.SECONDS.format(fa(seconds))
+
+
+def _feed_line(status: FeedStatus, now: float) -> str:
+    if status.last_error is not None:
+        error = status.last_error
+        trouble = texts.FEED_TROUBLES[error.trouble.value].format(error.status)
+        state = texts.FEED_FAILED.format(trouble, fa(status.failures), duration(status.next_poll - now))
+        success = (
+            texts.FEED_LAST_SUCCESS.format(duration(now - status.last_success))
+            if status.last_success is not None
+            else texts.FEED_NEVER_SUCCEEDED
+        )
+        state = f"{state}؛ {success}"
+    elif status.last_success is not None:
+        state = texts.FEED_OK.format(duration(now - status.last_success))
+    else:
+        state = texts.FEED_WAITING
+    added = texts.FEED_ADDED.format(fa(status.added))
+    return f"{RLM}• {isolated(status.url[:120])}: {state}؛ {added}"
+
+
+def feeds_text(statuses: Sequence[FeedStatus], now: float) -> list[str]:
+    """The lines of /stats about the feeds (none without feeds): each one's last success, last error and
+    the articles it added."""
+    if not statuses:
+        return []
+    lines = [texts.FEEDS_TITLE, *(_feed_line(status, now) for status in statuses[:FEEDS_LISTED])]
+    if len(statuses) > FEEDS_LISTED:
+        lines.append(f"{RLM}• {texts.FEEDS_MORE.format(fa(len(statuses) - FEEDS_LISTED))}")
+    return lines
+
+
 class Pasokh:
     """The bot's handlers, holding what they share: settings, the library of articles, the backend."""
 
-    def __init__(self, settings: Settings, library: Library, backend: Backend, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, library: Library, backend: Backend, metrics: Metrics, feeds: FeedPoller | None = None
+    ) -> None:
         self.settings = settings
+        self.feeds = feeds
         self.library = library
         self.records = backend.records
         self.questions = backend.questions
@@ -458,6 +505,7 @@ class Pasokh:
                     f"پرسش‌های پاسخ‌داده: {fa(counters.get('answered', 0))}",
                     f"پرسش‌های بی‌پاسخ: {fa(counters.get('unanswered', 0))}",
                     *([] if self.records.saving else [texts.STATS_NOT_SAVED]),
+                    *(feeds_text(self.feeds.statuses(), self.feeds.clock()) if self.feeds else []),
                 ]
             ),
         )

@@ -49,6 +49,24 @@ RELOAD_NOT_SHARED = (
     "⚠️ Redis در دسترس نیست: فقط همین نمونهٔ ربات خبرهای تازه را دارد؛ نمونه‌های دیگر پس از برگشتن Redis به‌روز می‌شوند."
 )
 STATS_NOT_SAVED = "⚠️ آمار اکنون ذخیره نمی‌شود (پایگاه داده در دسترس نیست) و فقط تا راه‌اندازی دوباره در حافظه می‌ماند."
+FEEDS_TITLE = "📰 خوراک‌ها (RSS و Atom):"
+FEED_OK = "✅ آخرین دریافت {} پیش"
+FEED_WAITING = "⏳ هنوز دریافت نشده"
+FEED_FAILED = "⚠️ خطا: {} ({} بار پیاپی)؛ تلاش دوباره {} دیگر"
+FEED_LAST_SUCCESS = "آخرین دریافت موفق {} پیش"
+FEED_NEVER_SUCCEEDED = "تاکنون دریافت موفقی نبوده"
+FEED_ADDED = "خبرهای افزوده: {}"
+FEEDS_MORE = "و {} خوراک دیگر"
+FEED_TROUBLES = {
+    "timeout": "پاسخی در زمان مقرر نیامد",
+    "network": "اتصال برقرار نشد",
+    "http": "پاسخ خطای HTTP {}",
+    "too_large": "پاسخ بیش از اندازه بزرگ بود",
+    "not_a_feed": "پاسخ خوراک RSS یا Atom نبود",
+    "unexpected": "خطای پیش‌بینی‌نشده (جزئیات در گزارش‌ها)",
+}
+"""What went wrong with a feed, by ``bot.feeds.Trouble`` value."""
+SECONDS, MINUTES, HOURS, DAYS = "{} ثانیه", "{} دقیقه", "{} ساعت", "{} روز"
 INLINE_NEAREST = "🔎 پاسخ مستقیمی پیدا نشد؛ نزدیک‌ترین نتیجه: "
 INLINE_NEAREST_TITLE = "نزدیک‌ترین نتیجه، نه پاسخ: {}"
 INLINE_ASK_PRIVATELY = "پاسخی پیدا نشد؛ در گفت‌وگوی خصوصی بپرسید"

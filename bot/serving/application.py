@@ -14,6 +14,7 @@ from bot.backend import open_backend
 from bot.backend.interfaces import Backend
 from bot.conversation import texts
 from bot.conversation.handlers import Pasokh
+from bot.feeds import FeedPoller
 from bot.library import Library
 from bot.sending import RedactingRequest, deliver
 from bot.serving.metrics import Metrics
@@ -48,12 +49,16 @@ def build_application(
     metrics = metrics or Metrics(library)
     backend = backend or open_backend(settings, library, on_reload=metrics.reloaded)
 
+    feeds = FeedPoller(settings.feeds, library, backend.records, every=settings.feed_minutes * 60.0)
+
     async def post_init(application: App) -> None:
         log_start(application, settings, library)
         await set_commands(application, settings.admin_ids)
         await backend.start()
+        feeds.start()  # a background task, cancelled at shutdown
 
     async def post_shutdown(application: App) -> None:
+        await feeds.stop()
         await backend.close()
 
     builder = (
@@ -73,7 +78,7 @@ def build_application(
     if rate_limiter:
         builder = builder.rate_limiter(backend.rate_limiter)
     application: App = builder.build()
-    Pasokh(settings, library, backend, metrics).register(application)
+    Pasokh(settings, library, backend, metrics, feeds=feeds).register(application)
     return application
 
 

@@ -61,12 +61,14 @@ async def running_bot(
     questions_per_minute: int = 1000,
     read_timeout: float | None = None,
     channel_ids: frozenset[int] = frozenset(),
+    feeds: tuple[str, ...] = (),
 ) -> AsyncIterator[RunningBot]:
     """The real application against ``api``, started and stopped by the bot's own ``lifecycle``.
 
     Long polling, or the webhook ``webhook`` describes (served by the bot's own server, with /healthz and
     /metrics). ``read_timeout`` shortens the wait for the Bot API's answers (for "slow" faults past it).
-    ``channel_ids``: the channels whose posts become articles (``PASOKH_CHANNEL_IDS``).
+    ``channel_ids``: the channels whose posts become articles (``PASOKH_CHANNEL_IDS``); ``feeds``: the
+    RSS or Atom feeds whose items do (``PASOKH_FEEDS``, first polled as the bot starts).
     """
     seeds = seeds or copy_seeds(tmp_path / "seeds")
     settings = Settings(
@@ -78,6 +80,7 @@ async def running_bot(
         questions_per_minute=questions_per_minute,
         webhook_secret=webhook.secret if webhook is not None else None,  # as `pasokh run` sets it
         channel_ids=channel_ids,
+        feeds=feeds,
     )
     library = Library(settings.seeds_dir)
     library.open()

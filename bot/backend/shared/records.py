@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from typing import cast
 
 from bot.backend.interfaces import ASKED_KEPT, UNANSWERED_KEPT, Asked, Unanswered
@@ -27,6 +28,7 @@ class RedisRecords:
         self._unanswered = shared.key("unanswered")
         self._asked = shared.key("asked")
         self._asked_id = shared.key("asked", "id")
+        self._feed_items = shared.key("feed_items")
 
     @property
     def saving(self) -> bool:
@@ -80,6 +82,20 @@ class RedisRecords:
             return None
         record = json.loads(raw)
         return Asked(question_id, int(record["chat_id"]), str(record["question"]))
+
+    async def published(self, keys: Sequence[str]) -> set[str]:
+        """During an outage: none (an item published again replaces its own article, see ``bot.feeds``)."""
+        if not keys:
+            return set()
+
+        async def find() -> set[str]:
+            found = await self.shared.client.smismember(self._feed_items, list(keys))
+            return {key for key, there in zip(keys, found, strict=True) if there}
+
+        return await self.shared.attempt("feed items", find, set())
+
+    async def mark_published(self, key: str) -> None:
+        await self.shared.attempt("feed items", lambda: self.shared.client.sadd(self._feed_items, key), 0)
 
     async def close(self) -> None:
         await self.shared.close()
