@@ -11,10 +11,12 @@ from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow
 
-# split: (Recall@1 floor, Recall@5 floor); measured 83.5 / 96.2 and 63.0 / 91.1.
+# split: (Recall@1 floor, Recall@5 floor); measured with the second stage 89.0 / 97.4 and 64.4 / 91.4.
+# pquad_val is the second stage's training set: 89.0 is not its quality on new questions (grouped
+# cross-validation says 85.4, `python -m benchmarks.train`), but a fall below the floor is a regression.
 FLOORS = {
-    "pquad_val": (83.0, 95.7),
-    "persianqa_test": (62.0, 90.5),
+    "pquad_val": (88.0, 96.8),
+    "persianqa_test": (63.5, 90.8),
 }
 
 

@@ -49,8 +49,8 @@ IN_REPLY: list[tuple[str, str]] = [
     ("آخرین شهید مقابله با سوداگران مرگ چه کسی بود؟", "جمشیدیپور"),
 ]
 
-# Ranked first but refused by the no-answer threshold: «خبر» and «داد» are not in the article, and
-# common words missing still count against the passage. The trade-off of ``MIN_COVERAGE``.
+# Ranked first but refused by the no-answer model: «خبر» and «داد» are not in the article, and
+# common words missing still count against the passage (the threshold of ``retrieval.second``).
 RANKED_BUT_REFUSED: list[tuple[str, int]] = [
     ("کدام خبرگزاری این خبر را گزارش داد؟", 1),
 ]
