@@ -199,8 +199,10 @@ def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, score
     texts = [sentence_words(index.sentence_text(int(r))) for r in rows]
     lengths = np.array([len(ws) for ws in texts], dtype=np.float32)
     paragraphs = index.paragraph_of[rows]
+    # Candidates come best first: a paragraph's first candidate is its best.
+    _, paragraph_first, paragraph_of = np.unique(paragraphs, return_index=True, return_inverse=True)
     first_in_paragraph = np.zeros(n, dtype=bool)
-    first_in_paragraph[np.unique(paragraphs, return_index=True)[1]] = True
+    first_in_paragraph[paragraph_first] = True
     kinds = np.broadcast_to(question_kinds(view.text), (n, len(QUESTION_TYPES) + 1))
     columns = [
         scores / top if top > 0 else np.zeros(n),
@@ -228,13 +230,15 @@ def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, score
     # The first-stage score of the sentences around, when they are candidates (the sentence after one that
     # restates the question often holds the answer), and of the paragraph's best candidate.
     ratio = scores / top if top > 0 else np.zeros(n)
-    at = {int(r): float(x) for r, x in zip(rows, ratio, strict=True)}
-    before_ratio = np.array([at.get(int(r), 0.0) if r >= 0 else 0.0 for r in before])
-    after_ratio = np.array([at.get(int(r), 0.0) if r >= 0 else 0.0 for r in after])
-    paragraph_best: dict[int, float] = {}
-    for p, x in zip(paragraphs.tolist(), ratio.tolist(), strict=True):
-        paragraph_best.setdefault(p, x)
-    paragraph_ratio = np.array([paragraph_best[p] for p in paragraphs.tolist()])
+    by_row = np.argsort(rows)
+
+    def ratio_of(neighbour: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(rows[by_row], neighbour), n - 1)
+        held = (neighbour >= 0) & (rows[by_row][at] == neighbour)
+        return np.where(held, ratio[by_row][at], 0.0)
+
+    before_ratio, after_ratio = ratio_of(before), ratio_of(after)
+    paragraph_ratio = ratio[paragraph_first][paragraph_of]
     missing = (credit_missing(credit, held) * idf[:, None]).max(axis=0) if words else np.zeros(n)
     stacked: np.ndarray = np.column_stack(
         [
