@@ -112,6 +112,23 @@ FEATURES = (
 )
 """The columns of a candidate's feature row, in order (the model file lists them too)."""
 
+ANSWER_FEATURES = (
+    "cover_sentence",
+    "cover_paragraph",
+    "cover_title",
+    "matched_words",
+    "question_words",
+    "density",
+    "bigrams",
+    "bigram_share",
+    "missing_idf",
+    "digits",
+    *(f"asks_{kind}" for kind in QUESTION_TYPES),
+    "numeric",
+)
+"""The best candidate's features that the no-answer model reads: those that mean the same in a collection of
+one article as of a million (not how many candidates there are, nor how they compare with each other)."""
+
 CONFIDENCE_FEATURES = (
     "top",
     "top_gap",
@@ -121,8 +138,7 @@ CONFIDENCE_FEATURES = (
     "unseen_idf",
     "unseen_share",
     "corrected_share",
-    "candidates",
-    *(f"best_{name}" for name in FEATURES),
+    *(f"best_{name}" for name in ANSWER_FEATURES),
 )
 """The columns of a question's no-answer row: the best candidate after the second stage, and the question."""
 
@@ -268,6 +284,9 @@ def credit_missing(credit: np.ndarray, present: np.ndarray) -> np.ndarray:
     return missing.astype(np.float32)
 
 
+_ANSWER_COLUMNS = [FEATURES.index(name) for name in ANSWER_FEATURES]
+
+
 def confidence_features(view: QuestionView, features: np.ndarray, ranked: np.ndarray) -> np.ndarray:
     """The no-answer row (``CONFIDENCE_FEATURES``): ``features`` of the candidates, ``ranked`` their scores
     from the second stage, best first."""
@@ -284,9 +303,8 @@ def confidence_features(view: QuestionView, features: np.ndarray, ranked: np.nda
         unseen,
         unseen / total,
         float(idf[view.corrected].sum()) / total if len(idf) else 0.0,
-        len(ranked),
     ]
-    return np.concatenate([np.array(question, dtype=np.float32), best.astype(np.float32)])
+    return np.concatenate([np.array(question, dtype=np.float32), best[_ANSWER_COLUMNS].astype(np.float32)])
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ MANIFEST_LIMIT = 1_000_000
 # refused. numpy and scipy only store the arrays, in formats that do not change.
 _BINDING_LIBRARIES = ("hazm",)
 _REBUILD = "rebuild it with `pasokh index build`"
-_LOAD_ATTEMPTS = 3
+_LOAD_ATTEMPTS = 10
+"""Reads of a folder that saves keep replacing mid-read (each retry only after a replacement: on a loaded
+machine two savers in a loop outran three)."""
 
 _I32: np.dtype[Any] = np.dtype(np.int32)
 _I64: np.dtype[Any] = np.dtype(np.int64)
