@@ -161,8 +161,12 @@ def sentence_words(text: str) -> list[str]:
     return [w for token in text.split() for w in _token_words(token)]
 
 
-def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The feature rows (``FEATURES``) of candidate sentences ``rows`` with first-stage ``scores``, best first."""
+def candidate_features(
+    index: Index, view: QuestionView, rows: np.ndarray, scores: np.ndarray, *, top: float | None = None
+) -> np.ndarray:
+    """The feature rows (``FEATURES``) of candidate sentences ``rows`` with first-stage ``scores``, best first.
+
+    Score ratios are to ``top``, by default the first score (a collection's segment passes the best of all)."""
     n = len(rows)
     words = len(view.found)
     terms = np.array(sorted({t for word in view.found for t, _ in word}), dtype=np.int64)
@@ -197,7 +201,8 @@ def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, score
     cover_paragraph, _ = cover(paragraph)
     cover_title, _ = cover(title)
 
-    top = float(scores[0]) if n else 0.0
+    if top is None:
+        top = float(scores[0]) if n else 0.0
     texts = [sentence_words(index.sentence_text(int(r))) for r in rows]
     lengths = np.array([len(ws) for ws in texts], dtype=np.float32)
     paragraphs = index.paragraph_of[rows]
