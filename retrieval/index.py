@@ -586,6 +586,62 @@ def _frozen(array_: np.ndarray) -> np.ndarray:
     return array_
 
 
+@dataclass(frozen=True, slots=True)
+class _AnalysedSentence:
+    position: int
+    paragraph: int
+    text: bytes
+    display: bytes
+    terms: tuple[str, ...]
+    first_word: str | None
+    digits: bool
+    anaphoric: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Analysed:
+    """An article split and analysed (the costly part of indexing it): what building an index takes in.
+
+    A collection keeps its delta's articles so, to build the delta again at each change without analysing
+    them again."""
+
+    article: Article
+    sentences: tuple[_AnalysedSentence, ...]
+    words: frozenset[str]
+    title_terms: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.article.id
+
+    @property
+    def digest(self) -> str:
+        return self.article.digest
+
+
+def analyse(article: Article) -> Analysed:
+    """Split ``article`` into sentences and analyse each (see ``Analysed``)."""
+    sentences = []
+    words_seen: set[str] = set()
+    for sentence in split_article(article, 0):
+        words = analysis.words(sentence.text)
+        words_seen.update(words)
+        shape = analysis.sentence_shape(words, follows=sentence.position > 0)
+        sentences.append(
+            _AnalysedSentence(
+                sentence.position,
+                sentence.paragraph,
+                sentence.text.encode("utf-8"),
+                display(sentence.text).encode("utf-8"),
+                tuple(analysis.expand(words)),
+                words[0] if words else None,
+                bool(shape.digits),
+                bool(shape.anaphoric),
+            )
+        )
+    return Analysed(article, tuple(sentences), frozenset(words_seen), tuple(analysis.terms(article.title)))
+
+
 class _Builder:
     """Splits and analyses articles one at a time into compact arrays (no object per sentence kept)."""
 
@@ -607,25 +663,24 @@ class _Builder:
         self.words: set[str] = set()
         self.title_terms: list[list[int]] = []
 
-    def add(self, article: Article, article_index: int) -> None:
+    def add(self, article: Article | Analysed, article_index: int) -> None:
+        analysed = article if isinstance(article, Analysed) else analyse(article)
         vocabulary = self.vocabulary
-        for sentence in split_article(article, article_index):
+        for sentence in analysed.sentences:
             self.article.append(article_index)
             self.position.append(sentence.position)
             self.paragraph.append(sentence.paragraph)
-            self.text += sentence.text.encode("utf-8")
+            self.text += sentence.text
             self.text_offsets.append(len(self.text))
-            self.display += display(sentence.text).encode("utf-8")
+            self.display += sentence.display
             self.display_offsets.append(len(self.display))
-            words = analysis.words(sentence.text)
-            self.words.update(words)
-            self.terms.extend([vocabulary[t] for t in analysis.expand(words)])
+            self.terms.extend([vocabulary[t] for t in sentence.terms])
             self.term_offsets.append(len(self.terms))
-            shape = analysis.sentence_shape(words, follows=sentence.position > 0)
-            self.first_word.append(vocabulary[words[0]] if words else -1)
-            self.digits.append(shape.digits)
-            self.anaphoric.append(shape.anaphoric)
-        self.title_terms.append([vocabulary[t] for t in analysis.terms(article.title)])
+            self.first_word.append(vocabulary[sentence.first_word] if sentence.first_word is not None else -1)
+            self.digits.append(sentence.digits)
+            self.anaphoric.append(sentence.anaphoric)
+        self.words.update(analysed.words)
+        self.title_terms.append([vocabulary[t] for t in analysed.title_terms])
 
     def counts(self) -> sp.csr_matrix:
         """Term counts per sentence (rows) under local term ids (columns)."""
@@ -667,7 +722,7 @@ class _Builder:
 
 
 def build_index(
-    seeds: SeedSet | Iterable[Article],
+    seeds: SeedSet | Iterable[Article] | Iterable[Analysed],
     *,
     progress: Callable[[int, int], None] | None = None,
     beside: Index | None = None,
@@ -680,9 +735,10 @@ def build_index(
     both, and lengths are normalised by its averages.
     """
     started = time.perf_counter()
-    articles = seeds.articles if isinstance(seeds, SeedSet) else tuple(seeds)
+    given: tuple[Article | Analysed, ...] = seeds.articles if isinstance(seeds, SeedSet) else tuple(seeds)
+    articles = tuple(a.article if isinstance(a, Analysed) else a for a in given)
     builder = _Builder()
-    for i, article in enumerate(articles):
+    for i, article in enumerate(given):
         builder.add(article, i)
         if progress is not None and ((i + 1) % 500 == 0 or i + 1 == len(articles)):
             progress(i + 1, len(articles))
