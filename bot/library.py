@@ -436,12 +436,13 @@ class Library:
             raise _NotFound(article_id)
         try:
             apply()
-            article = self._read_back(article_id)
+            listing = seed_files(self.seeds_dir)
+            article = self._read_back(article_id, listing)
             if (article is None) != removing:  # another file took the id, or the one written did not load
                 raise OSError(
                     f"article {article_id} is {'still' if removing else 'not'} in the folder after the change"
                 )
-            on_disk = {path.stem for path in seed_files(self.seeds_dir)}
+            on_disk = {path.stem for path in listing}
             missing = len({a.id for a in old.articles} - on_disk - {article_id})
             if missing > max(SHRINK_LIMIT * len(old.articles), 1):
                 raise _Held(missing)
@@ -461,9 +462,9 @@ class Library:
         self._save_delta(collection)
         return collection
 
-    def _read_back(self, article_id: str) -> Article | None:
-        """The article ``article_id`` as its file in the folder now holds it (None: no such file)."""
-        for path in sorted(self._files_of(article_id)):
+    def _read_back(self, article_id: str, listing: list[Path]) -> Article | None:
+        """The article ``article_id`` as its file in the folder (``listing``) now holds it (None: no such file)."""
+        for path in (path for path in listing if path.stem == article_id):
             article, _ = load_file_checked(path, self.seeds_dir)
             if isinstance(article, Article):
                 return article
