@@ -28,7 +28,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,6 +135,9 @@ class Library:
         self.loaded_at = 0.0
         """When the seeds of the current index were read (Unix time): a reload announced later is news."""
         self._compacting: asyncio.Task[None] | None = None
+        self.on_change: Callable[[str], Awaitable[None]] | None = None
+        """Told of each article published or removed here (several workers: the others follow, see
+        ``follow``); it handles its own failures."""
 
     @property
     def index(self) -> Collection:
@@ -401,6 +404,8 @@ class Library:
                 return PublishReport(Outcome.FAILED, article_id, folder_problem=problem, error=str(exc))
             self._compact_when_due()
         seconds = time.perf_counter() - started
+        if self.on_change is not None:
+            await self.on_change(article_id)
         if removing:
             info = next((a for a in old.articles if a.id == article_id), None)
             outcome, sentences = Outcome.REMOVED, 0
@@ -454,6 +459,45 @@ class Library:
         except BaseException:
             self._put_back(article_id, saved)
             raise
+
+    async def follow(self, article_id: str) -> bool:
+        """Serve the article ``article_id`` as its file in the seeds folder now is (added, replaced or gone):
+        another worker sharing the folder published or removed it. Whether anything changed."""
+        async with self._writing:
+            changed = await _to_the_end(lambda: self._follow(article_id))
+            self._compact_when_due()
+        return changed
+
+    async def catch_up(self) -> None:
+        """Serve what the seeds folder holds now, without building the main index when the changes fit in
+        the delta (announcements of other workers' changes may have been missed)."""
+        async with self._writing:
+            try:
+                seeds = await asyncio.to_thread(load_seeds, self.seeds_dir, progress=self._check)
+            except (SeedsError, OSError, Stopping) as exc:
+                _logger.warning("could not read the seeds folder to catch up: %s", exc)
+                return
+            current = self.index
+            caught = await asyncio.to_thread(reconcile, current.main, current.delta, seeds)
+            if caught is not None and _digests(caught) != _digests(current):
+                self._index = caught
+                _logger.info("caught up with the seeds folder: %d articles", len(caught.articles))
+            self._compact_when_due()
+
+    def _follow(self, article_id: str) -> bool:
+        old = self.index
+        article = self._read_back(article_id, seed_files(self.seeds_dir))
+        served = next((a for a in old.articles if a.id == article_id), None)
+        if article is None:
+            if served is None:
+                return False
+            new = old.without(article_id)
+        elif served is not None and served.digest == article.digest:
+            return False
+        else:
+            new = old.with_article(article)
+        self._index = new  # the worker that published saved the delta; a restart reconciles with the seeds anyway
+        return True
 
     def _swap(self, collection: Collection, read_at: float) -> Collection:
         """Serve ``collection``, then save its delta. In the worker thread: a publication cancelled once its
