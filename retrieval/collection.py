@@ -52,7 +52,7 @@ from retrieval.second import CANDIDATES
 from retrieval.seeds import Article, SeedSet
 from retrieval.sentences import Sentence
 
-__all__ = ["DELTA_SENTENCES", "Collection", "delta_folder", "load_delta", "reconcile", "save_delta"]
+__all__ = ["DELTA_SENTENCES", "Collection", "delta_folder", "load_collection", "load_delta", "reconcile", "save_delta"]
 
 _logger = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ class Collection:
         return self._changed(tuple(a for a in self.added if a.id != article_id), article_id)
 
     def _changed(self, added: tuple[Analysed, ...], article_id: str) -> Collection:
+        if self.delta is not None and len(self.added) != len(self.delta.articles):
+            raise ValueError("a collection loaded without its articles cannot change: reconcile it with the seeds")
         hidden = self.hidden | {article_id} if article_id in self.main_ids else self.hidden
         delta = build_index(added, beside=self.main) if added else None
         return Collection(self.main, delta, added, hidden, self.main_ids)
@@ -317,6 +319,7 @@ _Served = tuple[str, str, Article | Analysed | None]
 def _combine(main: Index, served: Sequence[_Served], delta: Index | None = None) -> Collection | None:
     """A collection over ``main`` serving exactly ``served``; ``delta`` is used when it holds exactly the
     articles the main index lacks. None when one of those is not at hand."""
+    delta = delta if delta is not None and delta.articles else None
     main_digests = {a.id: a.digest for a in main.articles}
     served_digests = {article_id: digest for article_id, digest, _ in served}
     hidden = frozenset(i for i, digest in main_digests.items() if served_digests.get(i) != digest)
@@ -359,15 +362,17 @@ def _main_identity(main: Index) -> dict[str, object]:
 
 def save_delta(collection: Collection, index_folder: Path) -> None:
     """Save the collection's delta beside the main index saved in ``index_folder`` (replacing the folder
-    whole, see ``store.save_index``), naming the main index it was built beside; no delta: no folder."""
+    whole, see ``store.save_index``), naming the main index it was built beside and the articles of it
+    hidden; nothing changed since it was built: no folder."""
     from retrieval.store import save_index
 
     folder = delta_folder(index_folder)
-    if collection.delta is None:
+    if collection.delta is None and not collection.hidden:
         shutil.rmtree(folder, ignore_errors=True)
         return
-    manifest = dict(collection.delta.manifest) | {"beside": _main_identity(collection.main)}
-    save_index(dataclasses.replace(collection.delta, manifest=manifest), folder)
+    delta = collection.delta if collection.delta is not None else build_index(())
+    segment = {"beside": _main_identity(collection.main), "hidden": sorted(collection.hidden)}
+    save_index(dataclasses.replace(delta, manifest=dict(delta.manifest) | segment), folder)
 
 
 def load_delta(index_folder: Path, main: Index) -> Index | None:
@@ -387,3 +392,21 @@ def load_delta(index_folder: Path, main: Index) -> Index | None:
         _logger.info("saved delta in %s was built beside another index: built again from the seeds", folder)
         return None
     return delta
+
+
+def load_collection(index_folder: Path) -> Collection:
+    """The index saved in ``index_folder`` with its saved delta and hidden articles, for searching only
+    (without the seeds, its delta's articles are not at hand to change it). ``IndexFileError`` as
+    ``store.load_index``; a delta that does not fit is left out (logged)."""
+    from retrieval.store import load_index
+
+    main = load_index(index_folder)
+    delta = load_delta(index_folder, main)
+    if delta is None:
+        return Collection(main)
+    hidden = delta.manifest.get("hidden")
+    ids = {a.id for a in main.articles}
+    masked = (
+        frozenset(i for i in hidden if isinstance(i, str) and i in ids) if isinstance(hidden, list) else frozenset()
+    )
+    return Collection(main, delta if delta.articles else None, (), masked)

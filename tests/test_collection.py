@@ -18,7 +18,7 @@ from bot.library import Library
 from bot.publishing import Outcome
 from bot.testing.harness import copy_seeds
 from retrieval import Article, Index, build_index, load_seeds
-from retrieval.collection import Collection, delta_folder, load_delta, reconcile, save_delta
+from retrieval.collection import Collection, delta_folder, load_collection, load_delta, reconcile, save_delta
 from retrieval.store import save_index
 from tests.conftest import SHARED_DATA
 
@@ -102,6 +102,12 @@ def test_a_saved_delta_is_used_when_it_fits_and_refused_when_damaged(
     question = str(_questions([_some(61)[60]])[0]["question"])
     assert _top(Collection(main, loaded, collection.added, collection.hidden), question) == _top(collection, question)
     assert load_delta(folder, build_index(_some(10))) is None  # built beside another main index
+    searched = load_collection(folder)  # `pasokh ask --index`: no seeds at hand
+    assert [a.id for a in searched.articles] == [a.id for a in collection.articles]
+    only_hidden = Collection.of(main).without(main.articles[1].id)
+    save_delta(only_hidden, folder)
+    assert load_collection(folder).hidden == {main.articles[1].id}
+    save_delta(collection, folder)
     damaged = delta_folder(folder) / "sentences.weights.npy"
     damaged.write_bytes(damaged.read_bytes()[:-4] + b"\0\0\0\1")
     with caplog.at_level(logging.WARNING):
