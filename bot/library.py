@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import stat
@@ -37,7 +38,7 @@ from retrieval import ArticleInfo, Flawed, Index, IndexFileError, Rejected, Seed
 from retrieval.collection import Collection, load_delta, reconcile, save_delta
 from retrieval.errors import FolderProblem
 from retrieval.folders import remove_file, write_file
-from retrieval.seeds import Article, load_bytes, load_file_checked, seed_files
+from retrieval.seeds import SEED_SUFFIXES, Article, load_bytes, load_file_checked, seed_files
 from retrieval.store import load_index, save_index
 
 __all__ = ["Library", "ReloadReport", "Stopping"]
@@ -106,6 +107,11 @@ class _Held(Exception):
 
 _Saved = tuple[str, bytes | None, str | None]
 """A file of an article as it was before a change: its name, and its bytes or, for a link, its target."""
+
+
+def _cases(suffix: str) -> list[str]:
+    """Every way of writing ``suffix`` in upper and lower case («.txt», «.TXT», «.Txt», …)."""
+    return ["".join(letters) for letters in itertools.product(*({c.lower(), c.upper()} for c in suffix))]
 
 
 async def _to_the_end[T](call: Callable[[], T]) -> T:
@@ -347,8 +353,22 @@ class Library:
         return [(by_id[article_id], when) for article_id, when in newest]
 
     def _files_of(self, article_id: str) -> list[Path]:
-        """The seed files whose article id is ``article_id``."""
-        return [path for path in seed_files(self.seeds_dir) if path.stem == article_id]
+        """The seed files whose article id is ``article_id``, in load order.
+
+        Its possible names are looked up, not the folder listed: a listing of 100,000 files as paths takes
+        a second."""
+        if not article_id or article_id.startswith(".") or Path(article_id).name != article_id:
+            return []  # no file of the folder has such a stem
+        names = (article_id + "".join(case) for suffix in SEED_SUFFIXES for case in _cases(suffix))
+        return sorted((path for name in names if os.path.lexists(path := self.seeds_dir / name)), key=lambda p: p.name)
+
+    def _ids_on_disk(self) -> set[str]:
+        """The article ids of the seed files in the folder (names only: no path objects, no sorting)."""
+        return {
+            stem
+            for stem, dot, suffix in (name.rpartition(".") for name in os.listdir(self.seeds_dir))
+            if dot and stem and not stem.startswith(".") and f".{suffix.lower()}" in SEED_SUFFIXES
+        }
 
     def _saved(self, article_id: str) -> list[_Saved]:
         """The files of an article as they are, to put back if a change fails."""
@@ -441,13 +461,12 @@ class Library:
             raise _NotFound(article_id)
         try:
             apply()
-            listing = seed_files(self.seeds_dir)
-            article = self._read_back(article_id, listing)
+            article = self._read_back(article_id, self._files_of(article_id))
             if (article is None) != removing:  # another file took the id, or the one written did not load
                 raise OSError(
                     f"article {article_id} is {'still' if removing else 'not'} in the folder after the change"
                 )
-            on_disk = {path.stem for path in listing}
+            on_disk = self._ids_on_disk()
             missing = len({a.id for a in old.articles} - on_disk - {article_id})
             if missing > max(SHRINK_LIMIT * len(old.articles), 1):
                 raise _Held(missing)
@@ -486,7 +505,7 @@ class Library:
 
     def _follow(self, article_id: str) -> bool:
         old = self.index
-        article = self._read_back(article_id, seed_files(self.seeds_dir))
+        article = self._read_back(article_id, self._files_of(article_id))
         served = next((a for a in old.articles if a.id == article_id), None)
         if article is None:
             if served is None:
@@ -506,9 +525,9 @@ class Library:
         self._save_delta(collection)
         return collection
 
-    def _read_back(self, article_id: str, listing: list[Path]) -> Article | None:
-        """The article ``article_id`` as its file in the folder (``listing``) now holds it (None: no such file)."""
-        for path in (path for path in listing if path.stem == article_id):
+    def _read_back(self, article_id: str, files: list[Path]) -> Article | None:
+        """The article ``article_id`` as its ``files`` in the folder now hold it (None: no such file)."""
+        for path in files:
             article, _ = load_file_checked(path, self.seeds_dir)
             if isinstance(article, Article):
                 return article
