@@ -26,7 +26,11 @@ import dataclasses
 import itertools
 import logging
 import os
+import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -107,6 +111,16 @@ class _Held(Exception):
 
 _Saved = tuple[str, bytes | None, str | None]
 """A file of an article as it was before a change: its name, and its bytes or, for a link, its target."""
+
+
+_BUILD = """
+import sys
+from pathlib import Path
+from retrieval import build_index, load_seeds
+from retrieval.store import save_index
+save_index(build_index(load_seeds(Path(sys.argv[1]))), Path(sys.argv[2]))
+"""
+"""A compaction's child: build the index of a seeds folder and save it."""
 
 
 def _cases(suffix: str) -> list[str]:
@@ -547,16 +561,17 @@ class Library:
             _logger.error("compaction failed; the delta stays", exc_info=exc)
 
     async def compact(self) -> None:
-        """Build the whole index from the folder (off the event loop, publications going on), then swap in
-        the collection over it with what changed meanwhile in its delta (``Collection.rebase``)."""
+        """Build the whole index from the folder in another process (``_build_elsewhere``: the build's
+        CPU and memory never slow the questions answered here), then swap in the collection over it with
+        what changed meanwhile in its delta (``Collection.rebase``)."""
         started = time.perf_counter()
         try:
-            main = await asyncio.to_thread(lambda: build_index(load_seeds(self.seeds_dir, progress=self._check)))
-        except (SeedsError, OSError, Stopping) as exc:
+            main = await asyncio.to_thread(self._build_elsewhere)
+        except (IndexFileError, OSError, Stopping) as exc:
             _logger.warning("compaction stopped, the delta stays: %s", exc)
             return
         async with self._writing:
-            rebased = self.index.rebase(main)
+            rebased = await _to_the_end(lambda: self.index.rebase(main))
             if rebased is None:
                 _logger.warning("compaction dropped: an article changed meanwhile is not at hand")
                 return
@@ -570,6 +585,23 @@ class Library:
             len(rebased),
             len(rebased.added),
         )
+
+    def _build_elsewhere(self) -> Index:
+        """Build and save the index of the seeds folder in a child process; load it here (memory-mapped)."""
+        staging = Path(tempfile.mkdtemp(prefix="pasokh-compaction-"))
+        try:
+            out = staging / "index"
+            child = subprocess.Popen([sys.executable, "-c", _BUILD, str(self.seeds_dir), str(out)])  # noqa: S603 (our own code)
+            while child.poll() is None:
+                if self._stopping.wait(0.2):
+                    child.kill()
+                    child.wait()
+                    raise Stopping("the library was closed during a compaction")
+            if child.returncode:
+                raise OSError(f"the compaction's build exited with status {child.returncode}")
+            return load_index(out)  # the files may go once mapped
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _save_compacted(self, collection: Collection) -> None:
         assert self.index_dir is not None
