@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,55 @@ async def test_a_large_delta_is_compacted_in_the_background(library: Library, mo
     assert {f"a{n}" for n in range(3)} <= {a.id for a in index.main.articles}
     assert library.index_dir is not None and not delta_folder(library.index_dir).exists()
     assert np.array_equal(index.main.term_keys, build_index(load_seeds(library.seeds_dir)).term_keys)
+
+
+_PUBLISHER = """
+import asyncio, sys
+from pathlib import Path
+from bot.library import Library
+
+async def main():
+    library = Library(Path(sys.argv[1]), Path(sys.argv[2]))
+    library.open()
+    for n in range(1000):
+        text = sys.argv[3].replace("صد", f"{n} صد")
+        assert (await library.publish("library", text.encode())).ok
+        print(n, flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.13, 0.3])
+def test_killed_in_the_middle_of_publishing_serves_the_old_or_the_new_article(tmp_path: Path, delay: float) -> None:
+    """``kill -9`` while an article is published again and again: after a restart it is served whole, as
+    the last version published or the one being published, and nothing is built but the delta."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    seeds, index = copy_seeds(tmp_path / "seeds"), tmp_path / "index"
+    with subprocess.Popen(
+        [sys.executable, "-c", _PUBLISHER, str(seeds), str(index), ARTICLE], stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout is not None
+        for _ in range(3):
+            last = int(child.stdout.readline())
+        time.sleep(delay)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        for line in child.stdout.read().split():
+            last = int(line)
+    library = Library(seeds, index)
+    library.open()
+    served = library.index.search(QUESTION, 1)[0]
+    assert served.article.id == "library"
+    found = re.search(r"(\d+) صد", served.sentence.text)
+    assert found is not None
+    version = int(found.group(1))
+    assert version in (last, last + 1)
+    assert f"{version} صد" in (seeds / "library.txt").read_text(encoding="utf-8")
+    assert not [p for p in seeds.iterdir() if p.name.startswith(".")]  # no temporary file left in sight
