@@ -155,6 +155,8 @@ class Library:
         self.loaded_at = 0.0
         """When the seeds of the current index were read (Unix time): a reload announced later is news."""
         self._compacting: asyncio.Task[None] | None = None
+        self._saved_delta: tuple[Index | None, frozenset[str]] | None = None
+        """The delta's first tier and hidden articles last saved beside the index."""
         self.on_change: Callable[[str], Awaitable[None]] | None = None
         """Told of each article published or removed here (several workers: the others follow, see
         ``follow``); it handles its own failures."""
@@ -241,13 +243,16 @@ class Library:
         return index
 
     def _save_delta(self, collection: Collection) -> None:
-        """Save the delta beside the saved index (a failure is logged: the seeds still hold everything)."""
-        if self.index_dir is None:
+        """Save the delta's first tier beside the saved index, when it changed (its fresh tier is built from
+        the seeds on opening); a failure is logged: the seeds still hold everything."""
+        if self.index_dir is None or self._saved_delta == (collection.delta, collection.hidden):
             return
         try:
             save_delta(collection, self.index_dir)
         except OSError as exc:
             _logger.warning("could not save the delta beside %s: %s", self.index_dir, exc)
+        else:
+            self._saved_delta = (collection.delta, collection.hidden)
 
     def _load_and_build(self) -> tuple[Collection, SeedSet]:
         seeds = load_seeds(self.seeds_dir, progress=self._check)

@@ -62,41 +62,63 @@ index, when that is less), it is time to compact."""
 DELTA_SHARE = 0.05
 MIN_DELTA = 500
 """A small main index still takes this many sentences in its delta before compacting."""
+FRESH_SENTENCES = 300
+"""The delta's second tier, rebuilt at each change, joins the first past this many sentences."""
 
 
 @dataclass(frozen=True, eq=False)
 class Collection:
-    """The main index, the delta beside it (None: empty) and the main's articles it hides. Never mutated."""
+    """The main index, the delta beside it in two tiers (None: empty) and the articles of the main index
+    and of the delta's first tier that later changes hide. Never mutated.
+
+    A change rebuilds only the fresh tier (at most about ``FRESH_SENTENCES``); past that, the fresh
+    articles join the delta's first tier, rebuilt then with them (and without its hidden ones)."""
 
     main: Index
     delta: Index | None = None
     added: tuple[Analysed, ...] = ()
-    """The delta's articles, analysed, in its order."""
+    """The delta's (first tier's) articles, analysed, in its order."""
     hidden: frozenset[str] = frozenset()
     """Ids of the main index's articles replaced or removed since it was built."""
     _main_ids: Mapping[str, int] | None = field(default=None, repr=False)
+    fresh: Index | None = None
+    """The delta's second tier: the articles changed since the first was built."""
+    fresh_added: tuple[Analysed, ...] = ()
+    stale: frozenset[str] = frozenset()
+    """Ids of the first tier's articles replaced or removed since it was built."""
     _mask: np.ndarray | None = field(default=None, init=False, repr=False)
     _live: np.ndarray = field(init=False, repr=False)
     """Main positions of the main's articles still served, in order."""
+    _delta_mask: np.ndarray | None = field(default=None, init=False, repr=False)
+    _delta_live: np.ndarray = field(init=False, repr=False)
     articles: tuple[ArticleInfo, ...] = field(init=False)
-    """The articles served: the main's not hidden, then the delta's. A sentence's ``article`` is a
+    """The articles served: the main's not hidden, then the delta's tiers'. A sentence's ``article`` is a
     position here."""
 
     def __post_init__(self) -> None:
         main = self.main
         if self._main_ids is None:
             object.__setattr__(self, "_main_ids", {a.id: i for i, a in enumerate(main.articles)})
-        hidden_positions = np.array(sorted(self.main_ids[i] for i in self.hidden), dtype=np.int64)
-        live = np.ones(len(main.articles), dtype=bool)
-        live[hidden_positions] = False
-        object.__setattr__(self, "_live", np.flatnonzero(live))
-        if len(hidden_positions):
-            mask = ~live[main.sentence_article]
-            mask.flags.writeable = False
-            object.__setattr__(self, "_mask", mask)
-        delta_articles = self.delta.articles if self.delta is not None else ()
-        served = tuple(main.articles[i] for i in self._live.tolist()) if len(hidden_positions) else main.articles
-        object.__setattr__(self, "articles", served + delta_articles)
+        served = self._masked("", main, [self.main_ids[i] for i in self.hidden])
+        if self.delta is not None:
+            stale = [i for i, a in enumerate(self.delta.articles) if a.id in self.stale]
+            served += self._masked("_delta", self.delta, stale)
+        else:
+            object.__setattr__(self, "_delta_live", np.empty(0, dtype=np.int64))
+        fresh = self.fresh.articles if self.fresh is not None else ()
+        object.__setattr__(self, "articles", served + fresh)
+
+    def _masked(self, prefix: str, segment: Index, hidden: list[int]) -> tuple[ArticleInfo, ...]:
+        """Note which of a segment's articles and rows are hidden; return the articles served."""
+        live = np.ones(len(segment.articles), dtype=bool)
+        live[np.array(hidden, dtype=np.int64)] = False
+        object.__setattr__(self, f"{prefix}_live", np.flatnonzero(live))
+        if not hidden:
+            return segment.articles
+        mask = ~live[segment.sentence_article]
+        mask.flags.writeable = False
+        object.__setattr__(self, f"{prefix}_mask", mask)
+        return tuple(segment.articles[i] for i in np.flatnonzero(live).tolist())
 
     @classmethod
     def of(cls, index: Index) -> Collection:
@@ -112,12 +134,17 @@ class Collection:
     @property
     def manifest(self) -> Mapping[str, Any]:
         """The main index's manifest, with the delta's size."""
-        delta = {"articles": len(self.added), "sentences": self.delta_sentences, "hidden": len(self.hidden)}
+        delta = {
+            "articles": len(self.articles) - len(self._live),
+            "sentences": self.delta_sentences,
+            "hidden": len(self.hidden),
+        }
         return dict(self.main.manifest) | {"delta": delta}
 
     @property
     def delta_sentences(self) -> int:
-        return len(self.delta) if self.delta is not None else 0
+        """Sentences in the delta's two tiers (hidden ones included: they cost until compacted)."""
+        return sum(len(tier) for tier in (self.delta, self.fresh) if tier is not None)
 
     def delta_limit(self) -> int:
         """Delta sentences past which the collection should be compacted."""
@@ -128,7 +155,7 @@ class Collection:
 
     def __len__(self) -> int:
         """Sentences served."""
-        hidden = int(np.count_nonzero(self._mask)) if self._mask is not None else 0
+        hidden = sum(int(np.count_nonzero(m)) for m in (self._mask, self._delta_mask) if m is not None)
         return len(self.main) - hidden + self.delta_sentences
 
     # -- changes ----------------------------------------------------------------------------------
@@ -136,39 +163,70 @@ class Collection:
     def with_article(self, article: Article | Analysed) -> Collection:
         """This collection with ``article`` added, or replacing the one with its id."""
         analysed = article if isinstance(article, Analysed) else analyse(article)
-        added = (*(a for a in self.added if a.id != article.id), analysed)
-        return self._changed(added, article.id)
+        return self._changed((*(a for a in self.fresh_added if a.id != article.id), analysed), article.id)
 
     def without(self, article_id: str) -> Collection:
         """This collection without the article ``article_id`` (the same when it has none)."""
-        return self._changed(tuple(a for a in self.added if a.id != article_id), article_id)
+        return self._changed(tuple(a for a in self.fresh_added if a.id != article_id), article_id)
 
-    def _changed(self, added: tuple[Analysed, ...], article_id: str) -> Collection:
+    def _changed(self, fresh: tuple[Analysed, ...], article_id: str) -> Collection:
         if self.delta is not None and len(self.added) != len(self.delta.articles):
             raise ValueError("a collection loaded without its articles cannot change: reconcile it with the seeds")
         hidden = self.hidden | {article_id} if article_id in self.main_ids else self.hidden
+        stale = self.stale | {article_id} if any(a.id == article_id for a in self.added) else self.stale
+        if sum(len(a.sentences) for a in fresh) > FRESH_SENTENCES:
+            return self.merged(hidden, stale, fresh)
+        tier = build_index(fresh, beside=self.main) if fresh else None
+        return Collection(self.main, self.delta, self.added, hidden, self.main_ids, tier, fresh, stale)
+
+    def merged(
+        self,
+        hidden: frozenset[str] | None = None,
+        stale: frozenset[str] | None = None,
+        fresh: tuple[Analysed, ...] | None = None,
+    ) -> Collection:
+        """The same articles served with the delta in one tier (built again with the fresh articles)."""
+        stale = self.stale if stale is None else stale
+        fresh = self.fresh_added if fresh is None else fresh
+        added = (*(a for a in self.added if a.id not in stale), *fresh)
+        if not fresh and not stale:
+            return self
         delta = build_index(added, beside=self.main) if added else None
-        return Collection(self.main, delta, added, hidden, self.main_ids)
+        return Collection(self.main, delta, added, self.hidden if hidden is None else hidden, self.main_ids)
 
     def rebase(self, main: Index) -> Collection | None:
         """The same articles served over a new main index (built from the seeds a while ago): the ones it
         lacks or holds in another version go to the delta. None when one of them is not at hand."""
-        added = {a.id: a for a in self.added}
+        added = {a.id: a for a in (*self.added, *self.fresh_added)}  # the fresh version last
         return _combine(main, [(info.id, info.digest, added.get(info.id)) for info in self.articles])
 
     # -- sentences --------------------------------------------------------------------------------
 
+    def _segments(self) -> list[tuple[Index, np.ndarray | None, int]]:
+        """Each segment, the rows it hides, and the row its rows start at here."""
+        segments: list[tuple[Index, np.ndarray | None, int]] = [(self.main, self._mask, 0)]
+        start = len(self.main)
+        if self.delta is not None:
+            segments.append((self.delta, self._delta_mask, start))
+            start += len(self.delta)
+        if self.fresh is not None:
+            segments.append((self.fresh, None, start))
+        return segments
+
     def _segment(self, row: int) -> tuple[Index, int]:
-        if row < len(self.main):
-            return self.main, row
-        assert self.delta is not None
-        return self.delta, row - len(self.main)
+        for segment, _, start in reversed(self._segments()):
+            if row >= start:
+                return segment, row - start
+        raise IndexError(row)
 
     def _position(self, segment: Index, article: int) -> int:
         """The served position of a segment's article."""
         if segment is self.main:
             return int(np.searchsorted(self._live, article)) if self._mask is not None else article
-        return len(self._live) + article
+        if segment is self.delta:
+            at = int(np.searchsorted(self._delta_live, article)) if self._delta_mask is not None else article
+            return len(self._live) + at
+        return len(self._live) + len(self._delta_live) + article
 
     def _served(self, segment: Index, sentence: Sentence) -> Sentence:
         return dataclasses.replace(sentence, article=self._position(segment, sentence.article))
@@ -186,42 +244,49 @@ class Collection:
         """Every sentence of the served article at ``article``, in order."""
         if article < len(self._live):
             segment, local = self.main, int(self._live[article])
-        else:
+        elif article < len(self._live) + len(self._delta_live):
             assert self.delta is not None
-            segment, local = self.delta, article - len(self._live)
+            segment, local = self.delta, int(self._delta_live[article - len(self._live)])
+        else:
+            assert self.fresh is not None
+            segment, local = self.fresh, article - len(self._live) - len(self._delta_live)
         return [dataclasses.replace(s, article=article) for s in segment.article_sentences(local)]
 
-    # -- the vocabulary of both (``index.Lexicon``) -------------------------------------------------
+    # -- the vocabulary of all (``index.Lexicon``) --------------------------------------------------
 
-    def _segments(self) -> list[tuple[Index, np.ndarray | None, int]]:
-        """Each segment, the rows it hides, and the row its rows start at here."""
-        segments: list[tuple[Index, np.ndarray | None, int]] = [(self.main, self._mask, 0)]
-        if self.delta is not None:
-            segments.append((self.delta, None, len(self.main)))
-        return segments
+    def _others(self) -> list[Index]:
+        return [tier for tier in (self.delta, self.fresh) if tier is not None]
 
     def known(self, keys: np.ndarray) -> np.ndarray:
         known = self.main.known(keys)
-        return known | self.delta.known(keys) if self.delta is not None else known
+        for tier in self._others():
+            known = known | tier.known(keys)
+        return known
 
     def key_idf(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's idf in the first segment holding it (the tiers take the main index's for its terms)."""
         idf = self.main.key_idf(keys)
-        if self.delta is not None:
-            idf = np.where(self.main.known(keys), idf, self.delta.key_idf(keys))
+        held = self.main.known(keys)
+        for tier in self._others():
+            idf = np.where(held, idf, tier.key_idf(keys))
+            held = held | tier.known(keys)
         return idf
 
     def key_df(self, keys: np.ndarray) -> np.ndarray:
         df = self.main.key_df(keys)
-        return df + self.delta.key_df(keys) if self.delta is not None else df
+        for tier in self._others():
+            df = df + tier.key_df(keys)
+        return df
 
     def spellings(self, word: str) -> list[Spelling]:
         found = self.main.spellings(word)
-        if self.delta is None:
+        if not self._others():
             return found
         words = {s.word: s for s in found}
-        for s in self.delta.spellings(word):
-            held = words.get(s.word)
-            words[s.word] = dataclasses.replace(held, df=held.df + s.df) if held else s
+        for tier in self._others():
+            for s in tier.spellings(word):
+                held = words.get(s.word)
+                words[s.word] = dataclasses.replace(held, df=held.df + s.df) if held else s
         return sorted(words.values(), key=lambda s: (s.edits, s.word))
 
     def _rows(self) -> int:
@@ -235,7 +300,7 @@ class Collection:
 
     def rank(self, question: str, k: int = 3) -> Ranking:
         """Both stages over both segments (see ``Index.rank`` and the module docstring)."""
-        if self.delta is None and self._mask is None:
+        if self.delta is None and self.fresh is None and self._mask is None:
             return self.main.rank(question, k)
         plan = plan_query(question, _AsLexicon(self))
         if plan is None or not plan.weights or k <= 0 or self._only_common(plan):
@@ -317,8 +382,9 @@ _Served = tuple[str, str, Article | Analysed | None]
 
 
 def _combine(main: Index, served: Sequence[_Served], delta: Index | None = None) -> Collection | None:
-    """A collection over ``main`` serving exactly ``served``; ``delta`` is used when it holds exactly the
-    articles the main index lacks. None when one of those is not at hand."""
+    """A collection over ``main`` serving exactly ``served``; ``delta`` (saved) is used when it holds some of
+    the articles the main index lacks and nothing else, the others going to its fresh tier. None when one
+    of those is not at hand."""
     delta = delta if delta is not None and delta.articles else None
     main_digests = {a.id: a.digest for a in main.articles}
     served_digests = {article_id: digest for article_id, digest, _ in served}
@@ -329,9 +395,13 @@ def _combine(main: Index, served: Sequence[_Served], delta: Index | None = None)
             if article is None or article.digest != digest:
                 return None
             added.append(article if isinstance(article, Analysed) else analyse(article))
-    if delta is not None and {(a.id, a.digest) for a in delta.articles} == {(a.id, a.digest) for a in added}:
+    kept = {(a.id, a.digest) for a in delta.articles} if delta is not None else set()
+    if delta is not None and len(kept) == len(delta.articles) and kept <= {(a.id, a.digest) for a in added}:
+        # The saved delta holds some of them (articles changed since went to its fresh tier): kept.
         by_id = {a.id: a for a in added}
-        return Collection(main, delta, tuple(by_id[a.id] for a in delta.articles), hidden)
+        fresh = tuple(a for a in added if (a.id, a.digest) not in kept)
+        tier = build_index(fresh, beside=main) if fresh else None
+        return Collection(main, delta, tuple(by_id[a.id] for a in delta.articles), hidden, None, tier, fresh)
     return Collection(main, build_index(added, beside=main) if added else None, tuple(added), hidden)
 
 

@@ -57,12 +57,16 @@ def test_a_collection_of_one_index_ranks_as_the_index(main: Index) -> None:
         assert collection.rank(str(q["question"]), 5) == main.rank(str(q["question"]), 5)
 
 
-def test_an_added_article_is_found_and_ranked_as_built_from_scratch(main: Index) -> None:
+def test_an_added_article_is_found_and_ranked_as_built_from_scratch(
+    main: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retrieval.collection, "FRESH_SENTENCES", 40)
     articles = _some(80)
     collection = Collection.of(main)
     for article in articles[60:]:
         collection = collection.with_article(article)
-    assert collection.main is main and len(collection.added) == 20
+    assert collection.main is main and len(collection.articles) - len(main.articles) == 20
+    assert collection.delta is not None and collection.fresh is not None  # both tiers in use
     scratch = build_index(articles)
     assert len(collection) == len(scratch) and [a.id for a in collection.articles] == [a.id for a in scratch.articles]
     questions = _questions(articles[60:])
@@ -85,8 +89,13 @@ def test_replace_and_remove_mask_the_old_article_at_once(main: Index) -> None:
     assert replaced.hidden == {article.id} and len(replaced.articles) == len(main.articles)
     assert _top(replaced, question) != before  # the old text is never a candidate
     removed = replaced.without(article.id)
-    assert article.id not in {a.id for a in removed.articles} and removed.delta is None
+    assert article.id not in {a.id for a in removed.articles} and removed.delta is removed.fresh is None
     assert all(h.article.id != article.id for h in removed.search(question, 30))
+    # Replaced again once in the delta's first tier: that version is hidden there.
+    tiered = Collection.of(main).with_article(changed).merged().with_article(old)
+    assert tiered.stale == {article.id} and [a.id for a in tiered.articles].count(article.id) == 1
+    assert _top(tiered, question) == before
+    assert all(h.article.id != article.id for h in tiered.without(article.id).search(question, 30))
     # Hidden rows are never returned, however many candidates are asked for.
     assert all(h.article.id != article.id for h in Collection.of(main).without(article.id).search(question, 30))
 
@@ -96,7 +105,7 @@ def test_a_saved_delta_is_used_when_it_fits_and_refused_when_damaged(
 ) -> None:
     folder = tmp_path / "index"
     save_index(main, folder)
-    collection = Collection.of(main).with_article(_some(61)[60]).without(main.articles[0].id)
+    collection = Collection.of(main).with_article(_some(61)[60]).without(main.articles[0].id).merged()
     save_delta(collection, folder)
     loaded = load_delta(folder, main)
     assert loaded is not None and [a.id for a in loaded.articles] == [_some(61)[60].id]
@@ -172,6 +181,7 @@ def _no_full_build(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_publish_builds_only_the_delta_and_a_restart_builds_nothing(
     library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(retrieval.collection, "FRESH_SENTENCES", 0)  # every change joins the first tier
     main = library.index.main
     _no_full_build(monkeypatch)
     report = await library.publish("library", ARTICLE.encode())
@@ -189,6 +199,29 @@ async def test_publish_builds_only_the_delta_and_a_restart_builds_nothing(
     again.open()
     assert [a.id for a in again.index.articles] == [a.id for a in library.index.articles]
     assert _top(again.index, QUESTION) == _top(library.index, QUESTION)
+
+
+async def test_the_fresh_tier_is_built_from_the_seeds_on_opening(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retrieval.collection, "FRESH_SENTENCES", 1)
+    await library.publish("first", ARTICLE.encode())
+    await library.publish("second", ARTICLE.replace("شیراز", "تبریز").encode())  # joins the first tier
+    await library.publish("third", ARTICLE.replace("شیراز", "یزد").encode())  # fresh: not saved
+    index = library.index
+    assert index.delta is not None and index.fresh is not None
+    built: list[int] = []
+    build = retrieval.collection.build_index
+
+    def counted(articles: object, **kwargs: object) -> object:
+        built.append(len(articles))  # type: ignore[arg-type]
+        return build(articles, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retrieval.collection, "build_index", counted)
+    again = Library(library.seeds_dir, library.index_dir)
+    again.open()
+    assert built == [1]  # the fresh article only
+    assert [a.id for a in again.index.articles] == [a.id for a in index.articles]
 
 
 async def test_a_file_written_before_a_crash_is_served_after_the_restart(
@@ -209,6 +242,7 @@ async def test_a_file_written_before_a_crash_is_served_after_the_restart(
 
 
 async def test_a_damaged_delta_is_built_again_from_the_seeds(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retrieval.collection, "FRESH_SENTENCES", 0)
     await library.publish("library", ARTICLE.encode())
     assert library.index_dir is not None
     damaged = delta_folder(library.index_dir) / "idf.npy"
