@@ -10,14 +10,18 @@ gives its best rows, the best ``CANDIDATES`` of both by score go to the second s
 computes its candidates' features, ratios to the best score of all), then the no-answer model: what one
 index over the same articles would do, up to the statistics the delta borrows.
 
+The delta has two tiers, so that a change costs in proportion to one article, not to the delta: a change
+rebuilds only the fresh tier (at most ``FRESH_SENTENCES``); past that, the fresh articles join the first
+tier, rebuilt with them (its own replaced or removed articles, hidden meanwhile, left out).
+
 A ``Collection`` is immutable like an ``Index``: a change returns a new one, swapped whole. When the delta
 grows past ``delta_limit`` the owner compacts it: a full build from the seeds, then ``rebase`` carries
 over what changed meanwhile.
 
-Saved, the delta is an index folder beside the main one (``delta_folder``) whose manifest names the main
-index it was built beside. ``reconcile`` makes a collection from a main index, that delta if it fits,
-and the seeds folder as it is: the seeds decide, so whatever a crash left, the articles served are the
-files there.
+Saved, the delta's first tier is an index folder beside the main one (``delta_folder``) whose manifest
+names the main index it was built beside. ``reconcile`` makes a collection from a main index, that tier
+if it fits (the articles it lacks make the fresh tier), and the seeds folder as it is: the seeds decide,
+so whatever a crash left, the articles served are the files there.
 """
 
 from __future__ import annotations
