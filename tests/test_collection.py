@@ -20,8 +20,9 @@ from bot.publishing import Outcome
 from bot.testing.harness import copy_seeds
 from retrieval import Article, Index, build_index, load_seeds
 from retrieval.collection import Collection, delta_folder, load_collection, load_delta, reconcile, save_delta
+from retrieval.seeds import seed_files
 from retrieval.store import save_index
-from tests.conftest import SHARED_DATA
+from tests.conftest import SEED_ARTICLE, SHARED_DATA
 
 ARTICLE = "date 2025-12-11 کتابخانهٔ مرکزی افتتاح شد\nکتابخانهٔ مرکزی شیراز با صد هزار جلد کتاب افتتاح شد.\n"
 QUESTION = "کتابخانهٔ مرکزی شیراز چند جلد کتاب دارد؟"
@@ -318,4 +319,5 @@ def test_killed_in_the_middle_of_publishing_serves_the_old_or_the_new_article(tm
     version = int(found.group(1))
     assert version in (last, last + 1)
     assert f"{version} صد" in (seeds / "library.txt").read_text(encoding="utf-8")
-    assert not [p for p in seeds.iterdir() if p.name.startswith(".")]  # no temporary file left in sight
+    # A temporary file the killed writer left is hidden: never loaded (and removed after an hour).
+    assert {p.name for p in seed_files(seeds)} == {f"{SEED_ARTICLE}.txt", "library.txt"}
