@@ -13,9 +13,11 @@ were and keeps the old collection. Reloads, publications and removals take turns
 When the delta grows past its limit, a compaction builds the whole index from the folder in the
 background (publications go on meanwhile) and rebases what changed since onto it.
 
-With an index folder, the delta is saved beside the main index after each change; on opening, the saved
-main index and delta are reconciled with the seeds folder as it is (``retrieval.collection.reconcile``):
-no rebuild, and after a crash the files decide what is served.
+With an index folder, the delta's first tier is saved beside the main index whenever it changes; on
+opening, the saved main index and delta are reconciled with the seeds folder as it is
+(``retrieval.collection.reconcile``): nothing is built but the few articles of the fresh tier, and after
+a crash the files decide what is served. With several workers, ``follow`` applies a change another
+worker made (``bot.backend.shared.reloads``).
 """
 
 from __future__ import annotations
