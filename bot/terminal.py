@@ -20,7 +20,7 @@ from bot.settings import default_seeds_dir
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from retrieval import Index, SeedSet
+    from retrieval import Collection, Index, SeedSet
     from retrieval.answer import Answer
 
 __all__ = ["PROGRAM", "UsageError", "cmd_ask", "cmd_chat", "cmd_index_build", "cmd_index_stats"]
@@ -89,7 +89,8 @@ def build_from_seeds(folder: Path) -> Index:
 
 
 def open_index(args: argparse.Namespace) -> Index:
-    """Load ``--index`` or build from ``--seeds`` (the default seeds folder when neither is given)."""
+    """Load ``--index`` (its main index) or build from ``--seeds`` (the default seeds folder when neither
+    is given)."""
     from retrieval import IndexFileError
     from retrieval.store import load_index
 
@@ -99,6 +100,20 @@ def open_index(args: argparse.Namespace) -> Index:
         except IndexFileError as exc:
             raise UsageError(str(exc)) from None
     return build_from_seeds(Path(args.seeds) if args.seeds else default_seeds_dir())
+
+
+def open_collection(args: argparse.Namespace) -> Collection:
+    """Load ``--index`` with the delta saved beside it (articles published since it was built), or build
+    from ``--seeds``."""
+    from retrieval import Collection, IndexFileError
+    from retrieval.collection import load_collection
+
+    if getattr(args, "index", None):
+        try:
+            return load_collection(Path(args.index))
+        except IndexFileError as exc:
+            raise UsageError(str(exc)) from None
+    return Collection.of(build_from_seeds(Path(args.seeds) if args.seeds else default_seeds_dir()))
 
 
 # -- ask / chat ----------------------------------------------------------------------------------
@@ -143,7 +158,7 @@ def _as_text(result: Answer) -> str:
 def cmd_ask(args: argparse.Namespace) -> int:
     from retrieval.answer import answer
 
-    index = open_index(args)
+    index = open_collection(args)
     render = _as_json if args.json else _as_text
     for question in _questions(args.question, sys.stdin):
         print(render(answer(index, question, args.top)), flush=True)
@@ -162,7 +177,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from retrieval.answer import answer, plain_reply
 
     print(_rtl("در حال آماده‌سازی خبرها…", 80), file=sys.stderr)
-    index = open_index(args)
+    index = open_collection(args)
     width = min(shutil.get_terminal_size((80, 24)).columns, 100)
     print(
         _rtl(

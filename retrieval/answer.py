@@ -12,11 +12,12 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import jdatetime
 
 from retrieval import analysis, second
-from retrieval.index import ArticleInfo, Hit, Index, term_key
+from retrieval.index import ArticleInfo, Hit, Ranking, term_key
 from retrieval.normalize import fold
 from retrieval.phrase import Asked, answer_phrase, asked_for
 
@@ -178,7 +179,13 @@ def distinct_passages(hits: Sequence[Hit], asked: Asked | None = None) -> tuple[
     return tuple(passages)
 
 
-def answer(index: Index, question: str, k: int = 3) -> Answer:
+class Ranker(Protocol):
+    """What answers are searched in: an ``Index``, or a ``retrieval.collection.Collection``."""
+
+    def rank(self, question: str, k: int = 3) -> Ranking: ...
+
+
+def answer(index: Ranker, question: str, k: int = 3) -> Answer:
     """Search ``index`` for ``question`` (``k`` passages, at least one) and decide whether the best answers it."""
     question = question.strip()
     if not analysis.words(question):

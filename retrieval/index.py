@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,7 +39,18 @@ from retrieval.second import CANDIDATES, QuestionView
 from retrieval.seeds import MAX_TITLE_CHARS, Article, SeedSet, fingerprint
 from retrieval.sentences import MAX_SENTENCE_CHARS, Sentence, split_article
 
-__all__ = ["ArticleInfo", "Hit", "Index", "Ranking", "build_index", "term_key"]
+__all__ = [
+    "ArticleInfo",
+    "Hit",
+    "Index",
+    "Lexicon",
+    "Plan",
+    "Ranking",
+    "Spelling",
+    "build_index",
+    "plan_query",
+    "term_key",
+]
 
 # Sentences: term frequency saturates at once and length matters little (a sentence either says it or
 # not). Paragraph context: more saturation room and more length normalisation.
@@ -164,6 +175,143 @@ class _Query:
     view: QuestionView
 
 
+@dataclass(frozen=True, slots=True)
+class Spelling:
+    """A known word close to an unknown one, by term key, and the number of sentences holding it."""
+
+    word: str
+    key: int
+    edits: int
+    similarity: float
+    df: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A question analysed against a vocabulary, in term keys: any segment of a collection can search it
+    (``Index.localize`` turns it into that segment's term ids)."""
+
+    text: str
+    weights: dict[int, float]
+    """Term key → weight, in the order the terms were found."""
+    found: tuple[tuple[tuple[int, float], ...], ...]
+    """For each question word, the keys of the terms that count as finding it and their credit."""
+    word_idf: np.ndarray
+    numeric: bool
+    subject: tuple[tuple[int, float], ...]
+    """The keys of the question's subject terms and the bonus of a sentence opening with one."""
+    marked: frozenset[int]
+    unseen: np.ndarray
+    corrected: np.ndarray
+
+
+class Lexicon(Protocol):
+    """What ``plan_query`` needs of a vocabulary: an ``Index``, or several searched together."""
+
+    def __len__(self) -> int: ...
+
+    def known(self, keys: np.ndarray) -> np.ndarray: ...
+
+    def key_idf(self, keys: np.ndarray) -> np.ndarray: ...
+
+    def spellings(self, word: str) -> list[Spelling]: ...
+
+
+def _keys(terms: Sequence[str]) -> np.ndarray:
+    return np.fromiter(map(term_key, terms), dtype=np.uint64, count=len(terms))
+
+
+def plan_query(question: str, lexicon: Lexicon) -> Plan | None:
+    """The question's terms and weights against ``lexicon``; None when it has no content words.
+
+    Its words, their stems, neighbours joined («هاشمی فر» → «هاشمیفر»), and for a word no sentence
+    holds, its likeliest spelling corrections.
+    """
+    words = analysis.question_words(question)
+    if not analysis.content_words(question):
+        return None
+    found: list[list[tuple[int, float]]] = [[] for _ in words]
+    stems = analysis.stems(words)
+    joins = [a + b for a, b in itertools.pairwise(words)]
+    keys = _keys([*words, *stems, *joins])
+    held = lexicon.known(keys).tolist()
+    ids = [int(k) if h else None for k, h in zip(keys.tolist(), held, strict=True)]
+    word_ids, stem_ids, join_ids = ids[: len(words)], ids[len(words) : 2 * len(words)], ids[2 * len(words) :]
+    # Two neighbours written as one word elsewhere («هاشمی فر» / «هاشمیفر») find each other.
+    for i, joined in enumerate(join_ids):
+        if joined is not None:
+            found[i].append((joined, 1.0))
+            found[i + 1].append((joined, 1.0))
+    weights: dict[int, float] = {}
+    for i, (word, word_id, stem_id) in enumerate(zip(words, word_ids, stem_ids, strict=True)):
+        if word_id is not None:
+            found[i].append((word_id, 1.0))
+            if analysis.is_stopword(word):
+                # A stopword's stem holds the same sentences as the word: count the word twice instead
+                # of looking up a second list as long (they are the longest lists there are).
+                weights[word_id] = 2.0
+                continue
+        elif not found[i]:
+            found[i].extend(_corrections(lexicon, word))
+        if stem_id is not None:
+            found[i].append((stem_id, 1.0))
+    for term, credit in itertools.chain.from_iterable(found):
+        weights[term] = max(weights.get(term, 0.0), credit)
+    known_words = [k for k in word_ids if k is not None]
+    known_idf = iter(lexicon.key_idf(np.array(known_words, dtype=np.uint64)).tolist())
+    word_idf = np.array(
+        [
+            next(known_idf) if k is not None else _unseen_idf(len(lexicon), w)
+            for w, k in zip(words, word_ids, strict=True)
+        ]
+    )
+    content = [f for word, f in zip(words, found, strict=True) if not analysis.is_stopword(word)]
+    marked = frozenset(term for term, _ in itertools.chain.from_iterable(content))
+    shape = analysis.question_shape(question)
+    weight = DEFINITION_WEIGHT if shape.definition else FIRST_WORD_WEIGHT
+    subject = _keys(shape.subject)
+    subject = subject[lexicon.known(subject)] if len(subject) else subject
+    bonus = (weight * lexicon.key_idf(subject)).astype(np.float32) if len(subject) else np.empty(0, np.float32)
+    return Plan(
+        question,
+        weights,
+        tuple(tuple(f) for f in found),
+        word_idf,
+        shape.numeric,
+        tuple(zip(subject.tolist(), bonus.tolist(), strict=True)),
+        marked,
+        np.array([not f for f in found], dtype=bool),
+        np.array([bool(f) and max(c for _, c in f) < 1.0 for f in found], dtype=bool),
+    )
+
+
+def _corrections(lexicon: Lexicon, word: str) -> list[tuple[int, float]]:
+    """The terms of the likeliest corrections of an unknown word (word and stem), with their credit.
+
+    Fewest edits first; among equals the more frequent word, as a speller would guess.
+    """
+    ranked = sorted(lexicon.spellings(word), key=lambda s: (s.edits, -s.df))
+    found = []
+    for spelling in ranked[: fuzzy_words.MAX_WORDS]:
+        found.append((spelling.key, spelling.similarity))
+        stem = _keys(analysis.stems([spelling.word]))
+        if lexicon.known(stem)[0]:
+            found.append((int(stem[0]), spelling.similarity))
+    return found
+
+
+def _unseen_idf(n: int, word: str) -> float:
+    """Return the idf of a word the collection (``n`` sentences) lacks: from the background, else as rare
+    as can be.
+
+    A rare word the collection has never seen is telling (the question is about something else);
+    a common one («انجام») is not.
+    """
+    background_n, background_df = analysis.background_frequencies()
+    df = background_df.get(word, 0) * BACKGROUND_SENTENCES / background_n
+    return float(np.log1p((n + BACKGROUND_SENTENCES - df + 0.5) / (df + 0.5)))
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Index:
     """Sentences of the articles and their term weights. Never mutated after it is built or loaded."""
@@ -201,6 +349,16 @@ class Index:
         )
         object.__setattr__(self, "scorer", scorer)
         object.__setattr__(self, "_titles", {})
+
+    def averages(self) -> tuple[float, float] | None:
+        """The average sentence and paragraph lengths (in terms) BM25 normalised by, when recorded."""
+        averages = self.manifest.get("averages")
+        if not isinstance(averages, Mapping):
+            return None
+        sentence, paragraph = averages.get("sentence"), averages.get("paragraph")
+        if not (isinstance(sentence, int | float) and isinstance(paragraph, int | float)):
+            return None
+        return float(sentence), float(paragraph)
 
     # -- sentences --------------------------------------------------------------------------------
 
@@ -258,86 +416,67 @@ class Index:
         held = self.term_keys[at] == keys
         return [int(i) if h else None for i, h in zip(at.tolist(), held.tolist(), strict=True)]
 
-    def _query(self, question: str) -> _Query | None:
-        words = analysis.question_words(question)
-        if not analysis.content_words(question):
-            return None
-        found: list[list[tuple[int, float]]] = [[] for _ in words]
-        stems = analysis.stems(words)
-        joins = [a + b for a, b in itertools.pairwise(words)]
-        ids = self.term_ids([*words, *stems, *joins])
-        word_ids, stem_ids, join_ids = ids[: len(words)], ids[len(words) : 2 * len(words)], ids[2 * len(words) :]
-        # Two neighbours written as one word elsewhere («هاشمی فر» / «هاشمیفر») find each other.
-        for i, joined in enumerate(join_ids):
-            if joined is not None:
-                found[i].append((joined, 1.0))
-                found[i + 1].append((joined, 1.0))
-        weights: dict[int, float] = {}
-        for i, (word, word_id, stem_id) in enumerate(zip(words, word_ids, stem_ids, strict=True)):
-            if word_id is not None:
-                found[i].append((word_id, 1.0))
-                if analysis.is_stopword(word):
-                    # A stopword's stem holds the same sentences as the word: count the word twice instead
-                    # of looking up a second list as long (they are the longest lists there are).
-                    weights[word_id] = 2.0
-                    continue
-            elif not found[i]:
-                found[i].extend(self._corrections(word))
-            if stem_id is not None:
-                found[i].append((stem_id, 1.0))
-        for term, credit in itertools.chain.from_iterable(found):
-            weights[term] = max(weights.get(term, 0.0), credit)
-        word_idf = np.array(
-            [float(self.idf[i]) if i is not None else self._unseen_idf(w) for w, i in zip(words, word_ids, strict=True)]
-        )
-        content = [f for word, f in zip(words, found, strict=True) if not analysis.is_stopword(word)]
-        marked = frozenset(int(self.term_keys[term]) for term, _ in itertools.chain.from_iterable(content))
-        found_words = tuple(tuple(f) for f in found)
-        unseen = np.array([not f for f in found], dtype=bool)
-        corrected = np.array([bool(f) and max(c for _, c in f) < 1.0 for f in found], dtype=bool)
-        return _Query(
-            np.fromiter(weights, dtype=np.int64, count=len(weights)),
-            np.fromiter(weights.values(), dtype=np.float32, count=len(weights)),
-            self._boosts(question),
-            found_words,
-            word_idf,
-            marked,
-            QuestionView(question, found_words, word_idf, unseen, corrected),
-        )
+    # -- the vocabulary, by term key (what ``plan_query`` asks of a segment) -----------------------
 
-    def _corrections(self, word: str) -> list[tuple[int, float]]:
-        """The terms of the likeliest corrections of an unknown word (word and stem), with their credit.
+    def key_ids(self, keys: np.ndarray) -> np.ndarray:
+        """The term id of each key (uint64), -1 where no sentence holds it."""
+        if not len(self.term_keys) or not len(keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.term_keys, keys), len(self.term_keys) - 1)
+        ids: np.ndarray = np.where(self.term_keys[at] == keys, at, -1).astype(np.int64)
+        return ids
 
-        Fewest edits first; among equals the more frequent word, as a speller would guess.
-        """
+    def key_df(self, keys: np.ndarray) -> np.ndarray:
+        """The number of sentences holding each key's term (0 for a term not held)."""
+        ids = self.key_ids(keys)
+        df: np.ndarray = np.where(ids >= 0, self.sentences.df(np.maximum(ids, 0)) if len(ids) else 0, 0)
+        return df.astype(np.int64)
+
+    def known(self, keys: np.ndarray) -> np.ndarray:
+        known: np.ndarray = self.key_ids(keys) >= 0
+        return known
+
+    def key_idf(self, keys: np.ndarray) -> np.ndarray:
+        """The idf of each key's term (keys held here only)."""
+        idf: np.ndarray = self.idf[self.key_ids(keys)]
+        return idf
+
+    def spellings(self, word: str) -> list[Spelling]:
+        """The known words close to an unknown one (``FuzzyWords.similar``), by key, with their df."""
         corrections = self.fuzzy.similar(word)
-        df = self.sentences.df(np.array([c.term for c in corrections], dtype=np.int64))
-        ranked = sorted(zip(corrections, df.tolist(), strict=True), key=lambda cd: (cd[0].edits, -cd[1]))
-        found = []
-        for correction, _ in ranked[: fuzzy_words.MAX_WORDS]:
-            found.append((correction.term, correction.similarity))
-            stem = self.term_id(analysis.stems([correction.word])[0])
-            if stem is not None:
-                found.append((stem, correction.similarity))
-        return found
+        ids = np.array([c.term for c in corrections], dtype=np.int64)
+        df = self.sentences.df(ids).tolist()
+        return [
+            Spelling(c.word, int(self.term_keys[c.term]), c.edits, c.similarity, int(d))
+            for c, d in zip(corrections, df, strict=True)
+        ]
 
-    def _boosts(self, question: str) -> Boosts:
-        """The question's shape as scoring boosts: digits for numbers, its subject first in a sentence."""
-        shape = analysis.question_shape(question)
-        weight = DEFINITION_WEIGHT if shape.definition else FIRST_WORD_WEIGHT
-        terms = [term for term in self.term_ids(shape.subject) if term is not None]
-        ids = np.array(terms, dtype=np.int64)
-        return Boosts(shape.numeric, ids, (weight * self.idf[ids]).astype(np.float32))
+    def localize(self, plan: Plan) -> _Query:
+        """The question of ``plan`` in this index's term ids (terms no sentence here holds are left out)."""
+        keys = np.fromiter(plan.weights, dtype=np.uint64, count=len(plan.weights))
+        ids = self.key_ids(keys)
+        held = ids >= 0
+        weights = np.fromiter(plan.weights.values(), dtype=np.float32, count=len(plan.weights))
+        found_keys = sorted({key for word in plan.found for key, _ in word})
+        found_ids = dict(zip(found_keys, self.key_ids(np.array(found_keys, dtype=np.uint64)).tolist(), strict=True))
+        found = tuple(tuple((found_ids[key], c) for key, c in word if found_ids[key] >= 0) for word in plan.found)
+        subject_ids = self.key_ids(np.array([key for key, _ in plan.subject], dtype=np.uint64))
+        bonus = np.array([b for _, b in plan.subject], dtype=np.float32)
+        subject_held = subject_ids >= 0
+        boosts = Boosts(plan.numeric, subject_ids[subject_held], bonus[subject_held])
+        return _Query(
+            ids[held],
+            weights[held],
+            boosts,
+            found,
+            plan.word_idf,
+            plan.marked,
+            QuestionView(plan.text, found, plan.word_idf, plan.unseen, plan.corrected),
+        )
 
-    def _unseen_idf(self, word: str) -> float:
-        """Return the idf of a word the collection lacks: from the background, else as rare as can be.
-
-        A rare word the collection has never seen is telling (the question is about something else);
-        a common one («انجام») is not.
-        """
-        background_n, background_df = analysis.background_frequencies()
-        df = background_df.get(word, 0) * BACKGROUND_SENTENCES / background_n
-        return float(np.log1p((len(self) + BACKGROUND_SENTENCES - df + 0.5) / (df + 0.5)))
+    def _query(self, question: str) -> _Query | None:
+        plan = plan_query(question, self)
+        return None if plan is None else self.localize(plan)
 
     def _coverage(self, query: _Query, row: int) -> float:
         """The idf-weighted share of the question's words present in sentence ``row`` or its paragraph."""
@@ -398,16 +537,22 @@ class Index:
 # -- building ------------------------------------------------------------------------------------
 
 
-def _bm25_in_place(counts: sp.csr_matrix, idf: np.ndarray, k1: float, b: float) -> sp.csr_matrix:
-    """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), reusing the matrix."""
+def _bm25_in_place(
+    counts: sp.csr_matrix, idf: np.ndarray, k1: float, b: float, mean: float | None = None
+) -> tuple[sp.csr_matrix, float]:
+    """Turn term counts into BM25 weights (idf × saturated, length-normalised tf), reusing the matrix.
+
+    Lengths are normalised by ``mean`` (another segment's), by default the rows' own average; returns the
+    matrix and the average used."""
     lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
-    mean = float(lengths.mean()) if len(lengths) else 0.0
+    if mean is None:
+        mean = float(lengths.mean()) if len(lengths) else 0.0
     average = np.float32(mean if mean > 0 else 1)  # no terms at all (a text of dots): nothing to normalise
     norm = np.float32(k1) * (np.float32(1 - b) + np.float32(b) * lengths / average)
     tf = counts.data
     tf *= np.float32(k1 + 1) / (tf + np.repeat(norm, np.diff(counts.indptr)))
     tf *= idf[counts.indices]
-    return counts
+    return counts, mean
 
 
 def _idf(df: np.ndarray, n: int, terms: Sequence[str]) -> np.ndarray:
@@ -424,9 +569,77 @@ def _idf(df: np.ndarray, n: int, terms: Sequence[str]) -> np.ndarray:
     return np.log1p((n_total - df_total + 0.5) / (df_total + 0.5)).astype(np.float32)
 
 
+def _segment_idf(df: np.ndarray, n: int, terms: Sequence[str], beside: Index | None) -> np.ndarray:
+    """The idf of ``terms`` (sorted by key), alone or beside another index (see ``build_index``)."""
+    if beside is None:
+        return _idf(df, n, terms)
+    keys = _keys(terms)
+    ids = beside.key_ids(keys)
+    idf = _idf(df + beside.key_df(keys), n + len(beside), terms)
+    held = ids >= 0
+    idf[held] = beside.idf[ids[held]]
+    return idf
+
+
 def _frozen(array_: np.ndarray) -> np.ndarray:
     array_.flags.writeable = False
     return array_
+
+
+@dataclass(frozen=True, slots=True)
+class _AnalysedSentence:
+    position: int
+    paragraph: int
+    text: bytes
+    display: bytes
+    terms: tuple[str, ...]
+    first_word: str | None
+    digits: bool
+    anaphoric: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Analysed:
+    """An article split and analysed (the costly part of indexing it): what building an index takes in.
+
+    A collection keeps its delta's articles so, to build the delta again at each change without analysing
+    them again."""
+
+    article: Article
+    sentences: tuple[_AnalysedSentence, ...]
+    words: frozenset[str]
+    title_terms: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.article.id
+
+    @property
+    def digest(self) -> str:
+        return self.article.digest
+
+
+def analyse(article: Article) -> Analysed:
+    """Split ``article`` into sentences and analyse each (see ``Analysed``)."""
+    sentences = []
+    words_seen: set[str] = set()
+    for sentence in split_article(article, 0):
+        words = analysis.words(sentence.text)
+        words_seen.update(words)
+        shape = analysis.sentence_shape(words, follows=sentence.position > 0)
+        sentences.append(
+            _AnalysedSentence(
+                sentence.position,
+                sentence.paragraph,
+                sentence.text.encode("utf-8"),
+                display(sentence.text).encode("utf-8"),
+                tuple(analysis.expand(words)),
+                words[0] if words else None,
+                bool(shape.digits),
+                bool(shape.anaphoric),
+            )
+        )
+    return Analysed(article, tuple(sentences), frozenset(words_seen), tuple(analysis.terms(article.title)))
 
 
 class _Builder:
@@ -450,25 +663,24 @@ class _Builder:
         self.words: set[str] = set()
         self.title_terms: list[list[int]] = []
 
-    def add(self, article: Article, article_index: int) -> None:
+    def add(self, article: Article | Analysed, article_index: int) -> None:
+        analysed = article if isinstance(article, Analysed) else analyse(article)
         vocabulary = self.vocabulary
-        for sentence in split_article(article, article_index):
+        for sentence in analysed.sentences:
             self.article.append(article_index)
             self.position.append(sentence.position)
             self.paragraph.append(sentence.paragraph)
-            self.text += sentence.text.encode("utf-8")
+            self.text += sentence.text
             self.text_offsets.append(len(self.text))
-            self.display += display(sentence.text).encode("utf-8")
+            self.display += sentence.display
             self.display_offsets.append(len(self.display))
-            words = analysis.words(sentence.text)
-            self.words.update(words)
-            self.terms.extend([vocabulary[t] for t in analysis.expand(words)])
+            self.terms.extend([vocabulary[t] for t in sentence.terms])
             self.term_offsets.append(len(self.terms))
-            shape = analysis.sentence_shape(words, follows=sentence.position > 0)
-            self.first_word.append(vocabulary[words[0]] if words else -1)
-            self.digits.append(shape.digits)
-            self.anaphoric.append(shape.anaphoric)
-        self.title_terms.append([vocabulary[t] for t in analysis.terms(article.title)])
+            self.first_word.append(vocabulary[sentence.first_word] if sentence.first_word is not None else -1)
+            self.digits.append(sentence.digits)
+            self.anaphoric.append(sentence.anaphoric)
+        self.words.update(analysed.words)
+        self.title_terms.append([vocabulary[t] for t in analysed.title_terms])
 
     def counts(self) -> sp.csr_matrix:
         """Term counts per sentence (rows) under local term ids (columns)."""
@@ -509,15 +721,24 @@ class _Builder:
         return titles
 
 
-def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, int], None] | None = None) -> Index:
+def build_index(
+    seeds: SeedSet | Iterable[Article] | Iterable[Analysed],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    beside: Index | None = None,
+) -> Index:
     """Build an index over the articles (a ``SeedSet`` or any iterable of ``Article``).
 
-    ``progress(done, total)`` is called as articles are analysed.
+    ``progress(done, total)`` is called as articles are analysed. An index built ``beside`` another (a
+    collection's delta beside its main index, ``retrieval.collection``) is weighted with that one's
+    statistics, so that their scores compare: the terms it holds keep its idf, new ones get an idf over
+    both, and lengths are normalised by its averages.
     """
     started = time.perf_counter()
-    articles = seeds.articles if isinstance(seeds, SeedSet) else tuple(seeds)
+    given: tuple[Article | Analysed, ...] = seeds.articles if isinstance(seeds, SeedSet) else tuple(seeds)
+    articles = tuple(a.article if isinstance(a, Analysed) else a for a in given)
     builder = _Builder()
-    for i, article in enumerate(articles):
+    for i, article in enumerate(given):
         builder.add(article, i)
         if progress is not None and ((i + 1) % 500 == 0 or i + 1 == len(articles)):
             progress(i + 1, len(articles))
@@ -531,7 +752,7 @@ def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, 
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     counts.indices = rank[counts.indices]
-    idf = _idf(np.bincount(counts.indices, minlength=len(order)), n, [terms[i] for i in order])
+    idf = _segment_idf(np.bincount(counts.indices, minlength=len(order)), n, [terms[i] for i in order], beside)
     fuzzy = FuzzyWords.build((w, int(rank[builder.vocabulary[w]])) for w in sorted(builder.words))
     del terms
 
@@ -544,17 +765,23 @@ def build_index(seeds: SeedSet | Iterable[Article], *, progress: Callable[[int, 
     )
     context_counts = (membership.T.tocsr() @ counts + titles).tocsr()
     del membership, titles
-    sentences = Postings.from_matrix(_bm25_in_place(counts, idf, K1, B))
-    del counts
-    paragraphs = Postings.from_matrix(_bm25_in_place(context_counts, idf, CONTEXT_K1, CONTEXT_B))
-    del context_counts
+    means = beside.averages() if beside is not None else None
+    weighted, sentence_mean = _bm25_in_place(counts, idf, K1, B, means[0] if means else None)
+    sentences = Postings.from_matrix(weighted)
+    del counts, weighted
+    weighted, paragraph_mean = _bm25_in_place(context_counts, idf, CONTEXT_K1, CONTEXT_B, means[1] if means else None)
+    paragraphs = Postings.from_matrix(weighted)
+    del context_counts, weighted
     first_word = np.frombuffer(builder.first_word, dtype=np.int32)
     first_word = np.where(first_word >= 0, rank[np.maximum(first_word, 0)], -1).astype(np.int32)
     manifest = {
-        "recipe": scoring_recipe(),
+        # Beside another index, built by the same code: its recipe and versions (reading the model file
+        # and package metadata again would cost 40 ms a change).
+        "recipe": beside.manifest["recipe"] if beside is not None else scoring_recipe(),
         "seeds": {"fingerprint": fingerprint(articles), "articles": len(articles), "sentences": n},
         "terms": len(order),
-        "versions": library_versions(),
+        "averages": {"sentence": sentence_mean, "paragraph": paragraph_mean},
+        "versions": beside.manifest["versions"] if beside is not None else library_versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.perf_counter() - started, 3),
     }

@@ -209,9 +209,18 @@ class Scorer:
         return rows
 
     def top(
-        self, terms: np.ndarray, weights: np.ndarray, k: int, boosts: Boosts | None = None
+        self,
+        terms: np.ndarray,
+        weights: np.ndarray,
+        k: int,
+        boosts: Boosts | None = None,
+        *,
+        hidden: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return the best ``k`` sentence rows and their scores, best first (ties: lower row first)."""
+        """Return the best ``k`` sentence rows and their scores, best first (ties: lower row first).
+
+        Rows where ``hidden`` (bool, one per row) is true are never returned (articles replaced or removed
+        since the index was built: ``retrieval.collection``)."""
         if not len(terms) or k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         boosts = boosts or Boosts()
@@ -223,13 +232,13 @@ class Scorer:
         spent = np.cumsum(df[order])
         always = int(np.count_nonzero(df <= ALWAYS_RARE))
         n_rare = max(1, always, int(np.searchsorted(spent, RARE_BUDGET, side="right")))
-        rows, scores = self._round(terms, weights, order, n_rare, k=k, boosts=boosts)
+        rows, scores = self._round(terms, weights, order, n_rare, k=k, boosts=boosts, hidden=hidden)
         # A sentence holding none of the rare terms scores at most what the others can add: while
         # that could beat the k-th best, gather more of them (once, within a larger budget).
         kth = float(scores[-1]) if len(scores) == k else -np.inf
         more = max(n_rare, int(np.searchsorted(spent, SECOND_BUDGET, side="right")))
         if more > n_rare and self._bound(terms[order[n_rare:]], weights[order[n_rare:]]) >= kth:
-            rows, scores = self._round(terms, weights, order, more, k=k, boosts=boosts)
+            rows, scores = self._round(terms, weights, order, more, k=k, boosts=boosts, hidden=hidden)
         return rows, scores
 
     def _bound(self, terms: np.ndarray, weights: np.ndarray) -> float:
@@ -238,11 +247,19 @@ class Scorer:
         return float(bounds.sum())
 
     def _round(
-        self, terms: np.ndarray, weights: np.ndarray, order: np.ndarray, n_rare: int, *, k: int, boosts: Boosts
+        self,
+        terms: np.ndarray,
+        weights: np.ndarray,
+        order: np.ndarray,
+        n_rare: int,
+        *,
+        k: int,
+        boosts: Boosts,
+        hidden: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Gather the ``n_rare`` rarest terms, then score the best candidates with all terms."""
         rare = [(int(terms[i]), np.float32(weights[i])) for i in order[:n_rare]]
-        found = self._gather(rare, max(RESCORED, k))
+        found = self._gather(rare, max(RESCORED, k), hidden)
         if found is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         rows, scores, previous_own = found.rows, found.scores, found.previous_own
@@ -264,7 +281,7 @@ class Scorer:
         best = np.lexsort((rows, -scores))[:k]
         return rows[best].astype(np.int64), scores[best]
 
-    def _gather(self, rare: list[tuple[int, np.float32]], keep: int) -> _Round | None:
+    def _gather(self, rare: list[tuple[int, np.float32]], keep: int, hidden: np.ndarray | None) -> _Round | None:
         """Accumulate the rare terms; keep the best ``keep`` candidates and the anaphoric sentences after them."""
         acc_s, acc_p = self._accumulators()
         s_rows, s_weights, p_rows, p_weights = [], [], [], []
@@ -284,6 +301,8 @@ class Scorer:
                 # Only the best paragraphs lend their other sentences: context alone rarely wins.
                 paragraphs = paragraphs[np.argpartition(-acc_p[paragraphs], EXPANDED - 1)[:EXPANDED]]
             candidates = np.concatenate([sentence_rows, self._expand(paragraphs)])
+            if hidden is not None:
+                candidates = candidates[~hidden[candidates]]
             if not len(candidates):
                 return None
             partial = acc_s[candidates] + self.alpha * acc_p[self.paragraph_of[candidates]]

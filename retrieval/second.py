@@ -175,8 +175,12 @@ def sentence_words(text: str) -> list[str]:
     return [w for token in text.split() for w in _token_words(token)]
 
 
-def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The feature rows (``FEATURES``) of candidate sentences ``rows`` with first-stage ``scores``, best first."""
+def candidate_features(
+    index: Index, view: QuestionView, rows: np.ndarray, scores: np.ndarray, *, top: float | None = None
+) -> np.ndarray:
+    """The feature rows (``FEATURES``) of candidate sentences ``rows`` with first-stage ``scores``, best first.
+
+    Score ratios are to ``top``, by default the first score (a collection's segment passes the best of all)."""
     n = len(rows)
     words = len(view.found)
     terms = np.array(sorted({t for word in view.found for t, _ in word}), dtype=np.int64)
@@ -211,7 +215,8 @@ def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, score
     cover_paragraph, _ = cover(paragraph)
     cover_title, _ = cover(title)
 
-    top = float(scores[0]) if n else 0.0
+    if top is None:
+        top = float(scores[0]) if n else 0.0
     texts = [sentence_words(index.sentence_text(int(r))) for r in rows]
     lengths = np.array([len(ws) for ws in texts], dtype=np.float32)
     paragraphs = index.paragraph_of[rows]
@@ -232,17 +237,7 @@ def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, score
         index.anaphoric[rows],
         index.digits[rows],
     ]
-    # Question words in their order, two by two, found in the sentence in that order.
-    asked = analysis.question_words(view.text)
-    pairs = set(itertools.pairwise(asked))
-    bigrams = np.array([len(pairs & set(itertools.pairwise(ws))) for ws in texts], dtype=np.float32)
-    asked_set = set(asked)
-    stopwords = analysis.stopwords()
-    new = [set(ws) - asked_set - stopwords for ws in texts]
-    new_words = np.array([len(ws) for ws in new], dtype=np.float32)
-    # Words the background news never has (20 sentences or more): names, mostly, which «چه کسی» asks for.
-    common = analysis.background_frequencies()[1]
-    rare_new = np.array([sum(w not in common and not w[0].isdigit() for w in ws) for ws in new], dtype=np.float32)
+    bigrams, pairs, new_words, rare_new = _word_features(view.text, texts)
     # The first-stage score of the sentences around, when they are candidates (the sentence after one that
     # restates the question often holds the answer), and of the paragraph's best candidate.
     ratio = scores / top if top > 0 else np.zeros(n)
@@ -264,7 +259,7 @@ def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, score
             article_candidates[article_of],
             np.full(n, np.log1p(total)),
             bigrams,
-            bigrams / max(len(pairs), 1),
+            bigrams / max(pairs, 1),
             new_words,
             before_ratio,
             after_ratio,
@@ -274,6 +269,23 @@ def candidate_features(index: Index, view: QuestionView, rows: np.ndarray, score
         ]
     ).astype(np.float32)
     return stacked
+
+
+def _word_features(question: str, texts: list[list[str]]) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """For each candidate's words: the question's bigrams it holds (and how many the question has), the
+    content words it adds, and how many of those are rare."""
+    # Question words in their order, two by two, found in the sentence in that order.
+    asked = analysis.question_words(question)
+    pairs = set(itertools.pairwise(asked))
+    bigrams = np.array([len(pairs & set(itertools.pairwise(ws))) for ws in texts], dtype=np.float32)
+    asked_set = set(asked)
+    stopwords = analysis.stopwords()
+    new = [set(ws) - asked_set - stopwords for ws in texts]
+    new_words = np.array([len(ws) for ws in new], dtype=np.float32)
+    # Words the background news never has (20 sentences or more): names, mostly, which «چه کسی» asks for.
+    common = analysis.background_frequencies()[1]
+    rare_new = np.array([sum(w not in common and not w[0].isdigit() for w in ws) for ws in new], dtype=np.float32)
+    return bigrams, len(pairs), new_words, rare_new
 
 
 def credit_missing(credit: np.ndarray, present: np.ndarray) -> np.ndarray:

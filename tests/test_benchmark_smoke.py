@@ -96,3 +96,16 @@ def test_the_store_cost_benchmark_measures_every_part(tmp_path: Path) -> None:
     for what in MEASURES:
         assert f"| {what} | warm |" in report
     assert "| load | cold |" in report
+
+
+def test_the_incremental_benchmark_adds_finds_restarts_and_compacts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.incremental import main
+
+    argv = ["--sentences", "2000", "--adds", "3", "--busy-adds", "2", "--questions", "20", "--memory-adds", "2"]
+    assert main([*argv, "--data", str(DATA), "--out", str(tmp_path)]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["add"]["found_first_by_its_marker"] == 3
+    assert results["restart_delta"]["articles"] >= 3
+    assert results["memory_mb"]["delta_sentences_after"] == 0

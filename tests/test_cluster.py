@@ -291,6 +291,36 @@ async def test_an_announced_reload_reaches_running_and_later_workers(
         await late.stop()
 
 
+async def test_a_published_article_is_served_by_every_worker_within_two_seconds(
+    tmp_path: Path, connect: Callable[[], SharedRedis]
+) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    async with _two_workers(connect, seeds, seeds) as (leader, follower):
+        main = follower.library.index.main
+        started = time.monotonic()
+        assert (await leader.library.publish("observatory", NEW_ARTICLE.encode())).ok
+        while not _knows_the_observatory(follower.library) and time.monotonic() - started < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        assert _knows_the_observatory(follower.library)
+        assert follower.library.index.main is main  # only the follower's delta was built
+        assert follower.version == leader.version == 0  # no reload
+        assert (await leader.library.remove("observatory")).outcome.value == "removed"
+        started = time.monotonic()
+        while _knows_the_observatory(follower.library) and time.monotonic() - started < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        assert not _knows_the_observatory(follower.library)
+
+
+async def test_a_missed_article_announcement_is_caught_up_on_subscribing_again(
+    tmp_path: Path, connect: Callable[[], SharedRedis]
+) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    library = _library(seeds)
+    write_seed(seeds, "zz_observatory.txt", NEW_ARTICLE)  # published while this worker did not listen
+    await library.catch_up()
+    assert _knows_the_observatory(library) and library.index.delta is not None
+
+
 async def test_a_missed_announcement_is_caught_by_the_periodic_check(
     tmp_path: Path, connect: Callable[[], SharedRedis]
 ) -> None:

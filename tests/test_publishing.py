@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.library
+import retrieval.collection
 from bot.library import Library, Stopping
 from bot.publishing import (
     IRAN,
@@ -199,7 +199,7 @@ async def test_a_failed_publication_keeps_the_old_index_and_files(
     def broken(*args: object, **kwargs: object) -> None:
         raise failure
 
-    monkeypatch.setattr(bot.library, "build_index", broken)
+    monkeypatch.setattr(retrieval.collection.Collection, "_changed", broken)
     for article_id in ("library", "new"):  # a correction, and an addition
         report = await library.publish(article_id, ARTICLE.replace("صد", "سی").encode(), suffix=".txt")
         assert report.outcome is Outcome.FAILED and not report.ok
@@ -218,7 +218,7 @@ async def test_a_removal_that_fails_puts_a_link_back(library: Library, monkeypat
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk")
 
-    monkeypatch.setattr(bot.library, "build_index", broken)
+    monkeypatch.setattr(retrieval.collection.Collection, "_changed", broken)
     assert (await library.remove("linked")).outcome is Outcome.FAILED
     assert os.readlink(library.seeds_dir / "linked.txt") == "real.txt"
 
@@ -287,7 +287,7 @@ async def test_a_failed_publication_over_a_link_puts_the_link_back(
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk")
 
-    monkeypatch.setattr(bot.library, "build_index", broken)
+    monkeypatch.setattr(retrieval.collection.Collection, "_changed", broken)
     assert (await library.publish("linked", ARTICLE.replace("صد", "سی").encode())).outcome is Outcome.FAILED
     assert os.readlink(library.seeds_dir / "linked.txt") == "real.txt"
     assert target.read_text(encoding="utf-8") == ARTICLE  # the link's target was never written through
@@ -299,14 +299,14 @@ async def test_a_publication_cancelled_mid_way_holds_its_turn_until_its_thread_e
     import threading
 
     started, go_on = threading.Event(), threading.Event()
-    build = bot.library.build_index
+    build = retrieval.collection.build_index
 
     def slow(*args: object, **kwargs: object) -> object:
         started.set()
         go_on.wait(10)
         return build(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bot.library, "build_index", slow)
+    monkeypatch.setattr(retrieval.collection, "build_index", slow)
     first = asyncio.ensure_future(library.publish("a", ARTICLE.encode()))
     await asyncio.to_thread(started.wait, 10)
     first.cancel()

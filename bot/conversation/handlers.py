@@ -61,7 +61,7 @@ from bot.library import Library, ReloadReport
 from bot.sending import deliver
 from bot.serving.metrics import Metrics
 from bot.settings import Settings
-from retrieval import Index
+from retrieval import Collection
 from retrieval.answer import Answer, Outcome, answer
 from retrieval.errors import FolderProblem
 
@@ -218,7 +218,7 @@ class Pasokh:
 
     # -- questions --------------------------------------------------------------------------------
 
-    async def _search(self, question: str, index: Index | None = None) -> Answer:
+    async def _search(self, question: str, index: Collection | None = None) -> Answer:
         """Search one index (the current one unless given): the whole answer comes from it."""
         return await asyncio.to_thread(answer, self.library.index if index is None else index, question, PAGES)
 

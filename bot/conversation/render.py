@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import regex
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from retrieval import Index
+from retrieval import Collection, Index
 from retrieval.answer import TEXTS, Answer, Outcome, Passage, source_lines, to_persian_digits
 
 __all__ = [
@@ -160,7 +160,7 @@ def isolated(text: str) -> str:
     return f"\u2068{single_line(text)}\u2069"
 
 
-def article_pieces(index: Index, article_position: int) -> list[Piece]:
+def article_pieces(index: Index | Collection, article_position: int) -> list[Piece]:
     """A whole article: its title in bold, its date, and its paragraphs."""
     source = source_lines(index.articles[article_position])
     pieces: list[Piece] = [(source[0][:2], PLAIN), (source[0][2:], BOLD)]
