@@ -174,14 +174,15 @@ def _rtl(text: str, width: int) -> str:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from retrieval.answer import answer, plain_reply
+    from retrieval.answer import answer, plain_reply, to_persian_digits
 
     print(_rtl("در حال آماده‌سازی خبرها…", 80), file=sys.stderr)
     index = open_collection(args)
     width = min(shutil.get_terminal_size((80, 24)).columns, 100)
     print(
         _rtl(
-            f"پاسخ آماده است: {len(index.articles)} خبر، {len(index)} جمله. "
+            f"پاسخ آماده است: {to_persian_digits(str(len(index.articles)))} خبر، "
+            f"{to_persian_digits(str(len(index)))} جمله. "
             "پرسش خود را بنویسید (برای خروج: «خروج» یا Ctrl+D).",
             width,
         )
