@@ -32,7 +32,20 @@ from retrieval.normalize import fold
 if TYPE_CHECKING:
     from retrieval.index import Index
 
-__all__ = ["CANDIDATES", "CONFIDENCE_FEATURES", "FEATURES", "MODEL_FILE", "Model", "Trees", "model"]
+__all__ = [
+    "CANDIDATES",
+    "CONFIDENCE_FEATURES",
+    "FEATURES",
+    "MODEL_FILE",
+    "Model",
+    "QuestionView",
+    "Trees",
+    "candidate_features",
+    "confidence_features",
+    "model",
+    "model_version",
+    "rerank",
+]
 
 CANDIDATES = 30
 """First-stage sentences the second stage reorders."""
@@ -250,7 +263,7 @@ def candidate_features(
 
     before_ratio, after_ratio = ratio_of(before), ratio_of(after)
     paragraph_ratio = ratio[paragraph_first][paragraph_of]
-    missing = (credit_missing(credit, held) * idf[:, None]).max(axis=0) if words else np.zeros(n)
+    missing = (_credit_missing(credit, held) * idf[:, None]).max(axis=0) if words else np.zeros(n)
     stacked: np.ndarray = np.column_stack(
         [
             *columns,
@@ -288,7 +301,7 @@ def _word_features(question: str, texts: list[list[str]]) -> tuple[np.ndarray, i
     return bigrams, len(pairs), new_words, rare_new
 
 
-def credit_missing(credit: np.ndarray, present: np.ndarray) -> np.ndarray:
+def _credit_missing(credit: np.ndarray, present: np.ndarray) -> np.ndarray:
     """For each word and row: 1 when none of the word's terms is in the row."""
     if not credit.shape[1]:
         return np.ones((credit.shape[0], present.shape[1]), dtype=np.float32)
