@@ -81,9 +81,9 @@ def _unchecked_load(folder: Path) -> None:
     from retrieval.folders import ReadFolder
 
     store.check_arrays = lambda *args, **kwargs: None  # type: ignore[assignment]
-    opened_folder = ReadFolder(folder, store._damaged)
-    manifest = store._read_manifest(opened_folder)
-    opened = {name: store._open(opened_folder, name) for name in store.FILES}
+    opened_folder = ReadFolder(folder, store.damaged)
+    manifest = store.read_manifest(opened_folder)
+    opened = {name: store.open_file(opened_folder, name) for name in store.FILES}
     store._build(folder, opened, manifest)
 
 

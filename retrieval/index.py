@@ -47,6 +47,7 @@ __all__ = [
     "Plan",
     "Ranking",
     "Spelling",
+    "Statistics",
     "build_index",
     "plan_query",
     "term_key",
@@ -160,6 +161,8 @@ class Ranking:
 
     hits: tuple[Hit, ...]
     confidence: float
+    missing: int = 0
+    """Shards of a sharded collection that did not answer in time: the ranking is over the others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,7 +549,8 @@ def _bm25_in_place(
     matrix and the average used."""
     lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).ravel()
     if mean is None:
-        mean = float(lengths.mean()) if len(lengths) else 0.0
+        # Summed exactly (whole numbers in float64): shards of a collection add theirs up to the same mean.
+        mean = float(lengths.sum(dtype=np.float64)) / len(lengths) if len(lengths) else 0.0
     average = np.float32(mean if mean > 0 else 1)  # no terms at all (a text of dots): nothing to normalise
     norm = np.float32(k1) * (np.float32(1 - b) + np.float32(b) * lengths / average)
     tf = counts.data
@@ -569,8 +573,35 @@ def _idf(df: np.ndarray, n: int, terms: Sequence[str]) -> np.ndarray:
     return np.log1p((n_total - df_total + 0.5) / (df_total + 0.5)).astype(np.float32)
 
 
-def _segment_idf(df: np.ndarray, n: int, terms: Sequence[str], beside: Index | None) -> np.ndarray:
-    """The idf of ``terms`` (sorted by key), alone or beside another index (see ``build_index``)."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Statistics:
+    """Counts over a whole collection that a part of it (a shard, ``retrieval.shards``) is weighted with, so
+    that its scores are those one index over the collection would give."""
+
+    keys: np.ndarray
+    """uint64, sorted: every term key of the collection."""
+    df: np.ndarray
+    """int64: the number of sentences holding each key's term."""
+    sentences: int
+    averages: tuple[float, float]
+    """The average sentence and paragraph (with its title) lengths, in terms."""
+
+    def key_df(self, keys: np.ndarray) -> np.ndarray:
+        """The collection's df of each key (0 for a key it lacks)."""
+        if not len(self.keys):
+            return np.zeros(len(keys), dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        df: np.ndarray = np.where(self.keys[at] == keys, self.df[at], 0).astype(np.int64)
+        return df
+
+
+def _segment_idf(
+    df: np.ndarray, n: int, terms: Sequence[str], beside: Index | None, statistics: Statistics | None = None
+) -> np.ndarray:
+    """The idf of ``terms`` (sorted by key), alone, beside another index, or in a whole collection (see
+    ``build_index``)."""
+    if statistics is not None:
+        return _idf(statistics.key_df(_keys(terms)), statistics.sentences, terms)
     if beside is None:
         return _idf(df, n, terms)
     keys = _keys(terms)
@@ -726,13 +757,15 @@ def build_index(
     *,
     progress: Callable[[int, int], None] | None = None,
     beside: Index | None = None,
+    statistics: Statistics | None = None,
 ) -> Index:
     """Build an index over the articles (a ``SeedSet`` or any iterable of ``Article``).
 
     ``progress(done, total)`` is called as articles are analysed. An index built ``beside`` another (a
     collection's delta beside its main index, ``retrieval.collection``) is weighted with that one's
     statistics, so that their scores compare: the terms it holds keep its idf, new ones get an idf over
-    both, and lengths are normalised by its averages.
+    both, and lengths are normalised by its averages. One built with a whole collection's ``statistics``
+    (a shard of it) scores its sentences as one index over the whole collection would.
     """
     started = time.perf_counter()
     given: tuple[Article | Analysed, ...] = seeds.articles if isinstance(seeds, SeedSet) else tuple(seeds)
@@ -752,7 +785,9 @@ def build_index(
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     counts.indices = rank[counts.indices]
-    idf = _segment_idf(np.bincount(counts.indices, minlength=len(order)), n, [terms[i] for i in order], beside)
+    idf = _segment_idf(
+        np.bincount(counts.indices, minlength=len(order)), n, [terms[i] for i in order], beside, statistics
+    )
     fuzzy = FuzzyWords.build((w, int(rank[builder.vocabulary[w]])) for w in sorted(builder.words))
     del terms
 
@@ -765,7 +800,7 @@ def build_index(
     )
     context_counts = (membership.T.tocsr() @ counts + titles).tocsr()
     del membership, titles
-    means = beside.averages() if beside is not None else None
+    means = statistics.averages if statistics is not None else beside.averages() if beside is not None else None
     weighted, sentence_mean = _bm25_in_place(counts, idf, K1, B, means[0] if means else None)
     sentences = Postings.from_matrix(weighted)
     del counts, weighted

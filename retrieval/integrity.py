@@ -38,7 +38,7 @@ import numpy as np
 
 from retrieval.postings import SKIP, list_maxima
 
-__all__ = ["Damaged", "check_arrays"]
+__all__ = ["Damaged", "check_arrays", "check_lexicon"]
 
 
 class Damaged(Exception):
@@ -196,4 +196,13 @@ def check_arrays(
     paragraphs = len(arrays["paragraph_start"]) - 1
     _postings(arrays, "sentences", terms, sentences)
     _postings(arrays, "paragraphs", terms, paragraphs)
+    _fuzzy(arrays, grams, terms)
+
+
+def check_lexicon(arrays: Mapping[str, np.ndarray], grams: Sequence[str], *, terms: int, sentences: int) -> None:
+    """Raise ``Damaged`` unless the vocabulary of a sharded collection (``retrieval.shards``) holds together:
+    its keys and idf as an index's, each term's df between 1 and the sentences, and its fuzzy word index."""
+    _terms(arrays, terms)
+    _length(arrays, "df", terms)
+    _in_range(arrays["df"], "df", 1, sentences + 1)
     _fuzzy(arrays, grams, terms)

@@ -39,12 +39,15 @@ __all__ = [
     "MODEL_FILE",
     "Model",
     "QuestionView",
+    "Relations",
     "Trees",
     "candidate_features",
     "confidence_features",
     "model",
     "model_version",
     "rerank",
+    "row_features",
+    "set_features",
 ]
 
 CANDIDATES = 30
@@ -170,11 +173,22 @@ class QuestionView:
     """For each searched word: found only through spelling corrections."""
 
 
+@lru_cache(maxsize=256)
 def question_kinds(question: str) -> np.ndarray:
-    """One flag per ``QUESTION_TYPES`` kind, and the question's ``numeric`` shape."""
+    """One flag per ``QUESTION_TYPES`` kind, and the question's ``numeric`` shape (read-only: cached, as the
+    shards of a collection each ask for the same question's)."""
     spaced = f" {' '.join(analysis.words(question))} "
     kinds = [bool(pattern.search(spaced)) for pattern in QUESTION_TYPES.values()]
-    return np.array([*kinds, analysis.question_shape(question).numeric], dtype=np.float32)
+    flags = np.array([*kinds, analysis.question_shape(question).numeric], dtype=np.float32)
+    flags.flags.writeable = False
+    return flags
+
+
+@lru_cache(maxsize=256)
+def _asked(question: str) -> tuple[tuple[str, ...], frozenset[tuple[str, str]]]:
+    """The question's words, and its ordered pairs of neighbouring words."""
+    asked = tuple(analysis.question_words(question))
+    return asked, frozenset(itertools.pairwise(asked))
 
 
 @lru_cache(maxsize=1 << 18)
@@ -188,12 +202,34 @@ def sentence_words(text: str) -> list[str]:
     return [w for token in text.split() for w in _token_words(token)]
 
 
+_RELATIVE = ("score_ratio", "best_in_paragraph", "article_candidates", "before_score_ratio", "after_score_ratio")
+"""Columns that depend on the other candidates (and ``paragraph_score_ratio``): ``set_features`` fills them."""
+
+
+@dataclass(frozen=True)
+class Relations:
+    """Where candidate rows stand: their article and paragraph, and the rows just before and after them in
+    their article (-1: none). Any ids that are distinct across the candidates compared will do."""
+
+    article: np.ndarray
+    paragraph: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+
+
 def candidate_features(
     index: Index, view: QuestionView, rows: np.ndarray, scores: np.ndarray, *, top: float | None = None
 ) -> np.ndarray:
     """The feature rows (``FEATURES``) of candidate sentences ``rows`` with first-stage ``scores``, best first.
 
     Score ratios are to ``top``, by default the first score (a collection's segment passes the best of all)."""
+    features, relations = row_features(index, view, rows)
+    return set_features(features, relations, rows.astype(np.int64), scores, top=top)
+
+
+def row_features(index: Index, view: QuestionView, rows: np.ndarray) -> tuple[np.ndarray, Relations]:
+    """The columns of ``FEATURES`` that depend on each candidate row alone (the others are 0), and the rows'
+    relations that ``set_features`` needs: the part a segment of a collection computes where its rows are."""
     n = len(rows)
     words = len(view.found)
     terms = np.array(sorted({t for word in view.found for t, _ in word}), dtype=np.int64)
@@ -208,7 +244,7 @@ def candidate_features(
     after = np.where((rows < last) & (index.sentence_article[np.minimum(rows + 1, last)] == article), rows + 1, -1)
     held = index.sentences.lookup(terms, rows) > 0  # terms × n
     paragraph = index.paragraphs.lookup(terms, index.paragraph_of[rows]) > 0  # terms × n
-    articles, article_of, article_candidates = np.unique(article, return_inverse=True, return_counts=True)
+    articles, article_of = np.unique(article, return_inverse=True)
     listed = terms.tolist()
     title = (
         np.array([[t in index.title_terms(int(a)) for t in listed] for a in articles], dtype=bool)
@@ -228,68 +264,91 @@ def candidate_features(
     cover_paragraph, _ = cover(paragraph)
     cover_title, _ = cover(title)
 
-    if top is None:
-        top = float(scores[0]) if n else 0.0
     texts = [sentence_words(index.sentence_text(int(r))) for r in rows]
     lengths = np.array([len(ws) for ws in texts], dtype=np.float32)
-    paragraphs = index.paragraph_of[rows]
-    # Candidates come best first: a paragraph's first candidate is its best.
-    _, paragraph_first, paragraph_of = np.unique(paragraphs, return_index=True, return_inverse=True)
-    first_in_paragraph = np.zeros(n, dtype=bool)
-    first_in_paragraph[paragraph_first] = True
     kinds = np.broadcast_to(question_kinds(view.text), (n, len(QUESTION_TYPES) + 1))
-    columns = [
-        scores / top if top > 0 else np.zeros(n),
-        cover_sentence,
-        cover_paragraph,
-        cover_title,
-        matched,
-        np.full(n, words),
-        lengths,
-        matched / np.maximum(lengths, 1),
-        index.anaphoric[rows],
-        index.digits[rows],
-    ]
+    zeros = np.zeros(n)
     bigrams, pairs, new_words, rare_new = _word_features(view.text, texts)
-    # The first-stage score of the sentences around, when they are candidates (the sentence after one that
-    # restates the question often holds the answer), and of the paragraph's best candidate.
-    ratio = scores / top if top > 0 else np.zeros(n)
-    by_row = np.argsort(rows)
-
-    def ratio_of(neighbour: np.ndarray) -> np.ndarray:
-        at = np.minimum(np.searchsorted(rows[by_row], neighbour), n - 1)
-        held = (neighbour >= 0) & (rows[by_row][at] == neighbour)
-        return np.where(held, ratio[by_row][at], 0.0)
-
-    before_ratio, after_ratio = ratio_of(before), ratio_of(after)
-    paragraph_ratio = ratio[paragraph_first][paragraph_of]
     missing = (_credit_missing(credit, held) * idf[:, None]).max(axis=0) if words else np.zeros(n)
     stacked: np.ndarray = np.column_stack(
         [
-            *columns,
+            zeros,  # score_ratio
+            cover_sentence,
+            cover_paragraph,
+            cover_title,
+            matched,
+            np.full(n, words),
+            lengths,
+            matched / np.maximum(lengths, 1),
+            index.anaphoric[rows],
+            index.digits[rows],
             kinds,
-            first_in_paragraph,
-            article_candidates[article_of],
+            zeros,  # best_in_paragraph
+            zeros,  # article_candidates
             np.full(n, np.log1p(total)),
             bigrams,
             bigrams / max(pairs, 1),
             new_words,
-            before_ratio,
-            after_ratio,
-            paragraph_ratio,
+            zeros,  # before_score_ratio
+            zeros,  # after_score_ratio
+            zeros,  # paragraph_score_ratio
             missing,
             rare_new,
         ]
     ).astype(np.float32)
-    return stacked
+    relations = Relations(
+        article.astype(np.int64),
+        index.paragraph_of[rows].astype(np.int64),
+        before.astype(np.int64),
+        after.astype(np.int64),
+    )
+    return stacked, relations
+
+
+_SCORE_RATIO, _BEST_IN_PARAGRAPH, _ARTICLE_CANDIDATES = (FEATURES.index(n) for n in _RELATIVE[:3])
+_BEFORE_RATIO, _AFTER_RATIO, _PARAGRAPH_RATIO = (
+    FEATURES.index(n) for n in ("before_score_ratio", "after_score_ratio", "paragraph_score_ratio")
+)
+
+
+def set_features(
+    features: np.ndarray, relations: Relations, ids: np.ndarray, scores: np.ndarray, *, top: float | None = None
+) -> np.ndarray:
+    """Fill in place (and return) the columns of ``row_features`` that compare the candidates, best first:
+    ``ids`` tells them apart (and names neighbours, as ``relations`` do); score ratios are to ``top``, by
+    default the first score."""
+    n = len(ids)
+    if top is None:
+        top = float(scores[0]) if n else 0.0
+    ratio = scores / top if top > 0 else np.zeros(n)
+    # Candidates come best first: a paragraph's first candidate is its best.
+    _, paragraph_first, paragraph_of = np.unique(relations.paragraph, return_index=True, return_inverse=True)
+    first_in_paragraph = np.zeros(n, dtype=bool)
+    first_in_paragraph[paragraph_first] = True
+    _, article_of, article_candidates = np.unique(relations.article, return_inverse=True, return_counts=True)
+    # The first-stage score of the sentences around, when they are candidates (the sentence after one that
+    # restates the question often holds the answer), and of the paragraph's best candidate.
+    by_row = np.argsort(ids)
+
+    def ratio_of(neighbour: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(ids[by_row], neighbour), n - 1)
+        held = (neighbour >= 0) & (ids[by_row][at] == neighbour)
+        return np.where(held, ratio[by_row][at], 0.0)
+
+    features[:, _SCORE_RATIO] = ratio
+    features[:, _BEST_IN_PARAGRAPH] = first_in_paragraph
+    features[:, _ARTICLE_CANDIDATES] = article_candidates[article_of]
+    features[:, _BEFORE_RATIO] = ratio_of(relations.before)
+    features[:, _AFTER_RATIO] = ratio_of(relations.after)
+    features[:, _PARAGRAPH_RATIO] = ratio[paragraph_first][paragraph_of]
+    return features
 
 
 def _word_features(question: str, texts: list[list[str]]) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """For each candidate's words: the question's bigrams it holds (and how many the question has), the
     content words it adds, and how many of those are rare."""
     # Question words in their order, two by two, found in the sentence in that order.
-    asked = analysis.question_words(question)
-    pairs = set(itertools.pairwise(asked))
+    asked, pairs = _asked(question)
     bigrams = np.array([len(pairs & set(itertools.pairwise(ws))) for ws in texts], dtype=np.float32)
     asked_set = set(asked)
     stopwords = analysis.stopwords()

@@ -52,7 +52,22 @@ from retrieval.index import ArticleInfo, Index, library_versions, scoring_recipe
 from retrieval.integrity import Damaged, check_arrays
 from retrieval.postings import Postings
 
-__all__ = ["CHECKSUM", "DTYPES", "FILES", "FORMAT", "MANIFEST_LIMIT", "check_manifest", "load_index", "save_index"]
+__all__ = [
+    "CHECKSUM",
+    "DTYPES",
+    "FILES",
+    "FORMAT",
+    "MANIFEST_LIMIT",
+    "check_manifest",
+    "damaged",
+    "load_index",
+    "open_file",
+    "read_grams",
+    "read_manifest",
+    "save_index",
+    "write_array",
+    "write_json",
+]
 
 FORMAT = 7
 """7: sizes, checksums, dtypes and shapes of the files in the manifest; saved by swapping whole folders."""
@@ -104,13 +119,13 @@ FILES = ("articles.json", "grams.json", *(f"{name}.npy" for name in DTYPES))
 # -- saving --------------------------------------------------------------------------------------
 
 
-def _write_json(path: Path, value: object) -> dict[str, object]:
+def write_json(path: Path, value: object) -> dict[str, object]:
     with new_file(path) as out:
         out.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     return {"bytes": out.size, CHECKSUM: out.hash.hexdigest()}
 
 
-def _write_array(path: Path, array_: np.ndarray) -> dict[str, object]:
+def write_array(path: Path, array_: np.ndarray) -> dict[str, object]:
     array_ = np.ascontiguousarray(array_)
     with new_file(path) as out:
         np.lib.format.write_array(out, array_, allow_pickle=False)
@@ -132,11 +147,11 @@ def _write_files(index: Index, folder: Path) -> None:
         [a.id, a.title, a.date.isoformat() if a.date else None, a.digest, a.display_title] for a in index.articles
     ]
     grams = sorted(index.fuzzy.grams, key=index.fuzzy.grams.__getitem__)
-    files = {"articles.json": _write_json(folder / "articles.json", articles)}
-    files["grams.json"] = _write_json(folder / "grams.json", grams)
+    files = {"articles.json": write_json(folder / "articles.json", articles)}
+    files["grams.json"] = write_json(folder / "grams.json", grams)
     for name, array_ in _arrays_of(index).items():
-        files[f"{name}.npy"] = _write_array(folder / f"{name}.npy", array_)
-    _write_json(folder / "manifest.json", dict(index.manifest) | {"format": FORMAT, "files": files})
+        files[f"{name}.npy"] = write_array(folder / f"{name}.npy", array_)
+    write_json(folder / "manifest.json", dict(index.manifest) | {"format": FORMAT, "files": files})
 
 
 def _replaceable(names: list[str]) -> bool:
@@ -158,11 +173,11 @@ def save_index(index: Index, folder: Path) -> None:
 # -- loading -------------------------------------------------------------------------------------
 
 
-def _damaged(path: Path | str, problem: object) -> IndexFileError:
+def damaged(path: Path | str, problem: object) -> IndexFileError:
     return IndexFileError(f"damaged index file {path}: {one_line(problem)}: {_REBUILD}")
 
 
-def _open(folder: ReadFolder, name: str) -> tuple[int, int]:
+def open_file(folder: ReadFolder, name: str) -> tuple[int, int]:
     try:
         return folder.open(name)
     except FileNotFoundError:
@@ -171,19 +186,19 @@ def _open(folder: ReadFolder, name: str) -> tuple[int, int]:
         raise IndexFileError(f"incomplete index: {name} is missing in {folder.path}: {_REBUILD}") from None
 
 
-def _read_manifest(folder: ReadFolder) -> dict[str, Any]:
-    fd, size = _open(folder, "manifest.json")
+def read_manifest(folder: ReadFolder) -> dict[str, Any]:
+    fd, size = open_file(folder, "manifest.json")
     path = folder.path / "manifest.json"
     try:
         if size > MANIFEST_LIMIT:
-            raise _damaged(path, f"is {size} bytes, more than a manifest's {MANIFEST_LIMIT}")
+            raise damaged(path, f"is {size} bytes, more than a manifest's {MANIFEST_LIMIT}")
         manifest = json.loads(read_bounded(fd, MANIFEST_LIMIT))
     except (OSError, ValueError, RecursionError) as exc:
-        raise _damaged(path, exc) from None
+        raise damaged(path, exc) from None
     finally:
         os.close(fd)
     if not isinstance(manifest, dict):
-        raise _damaged(path, "is not a JSON object")
+        raise damaged(path, "is not a JSON object")
     return manifest
 
 
@@ -223,18 +238,18 @@ def _check_manifest_fields(manifest: Mapping[str, Any], path: Path) -> None:
         and isinstance(manifest.get("build_seconds"), int | float)
         and isinstance(files, dict)
     ):
-        raise _damaged(path, "lacks counts, build details or the list of files")
+        raise damaged(path, "lacks counts, build details or the list of files")
     for name in FILES:
         entry = files.get(name)
         if not (isinstance(entry, dict) and _whole(entry.get("bytes")) and isinstance(entry.get(CHECKSUM), str)):
-            raise _damaged(path, f"has no size and {CHECKSUM} for {name}")
+            raise damaged(path, f"has no size and {CHECKSUM} for {name}")
         if name.endswith(".npy") and not (
             entry.get("dtype") == DTYPES[name.removesuffix(".npy")].str
             and isinstance(entry.get("shape"), list)
             and len(entry["shape"]) == 1
             and _whole(entry["shape"][0])
         ):
-            raise _damaged(path, f"gives {name} another dtype or shape than an index has")
+            raise damaged(path, f"gives {name} another dtype or shape than an index has")
 
 
 def _read_articles(data: bytes, path: Path) -> tuple[ArticleInfo, ...]:
@@ -250,17 +265,17 @@ def _read_articles(data: bytes, path: Path) -> tuple[ArticleInfo, ...]:
                 raise TypeError("an article with a field of the wrong type")
             articles.append(ArticleInfo(id_, title, dt.date.fromisoformat(date) if date else None, digest, shown))
     except (TypeError, ValueError, RecursionError) as exc:
-        raise _damaged(path, exc) from None
+        raise damaged(path, exc) from None
     return tuple(articles)
 
 
-def _read_grams(data: bytes, path: Path) -> list[str]:
+def read_grams(data: bytes, path: Path) -> list[str]:
     try:
         grams = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise _damaged(path, exc) from None
+        raise damaged(path, exc) from None
     if not isinstance(grams, list) or not all(isinstance(g, str) for g in grams):
-        raise _damaged(path, "is not a list of strings")
+        raise damaged(path, "is not a list of strings")
     return grams
 
 
@@ -272,15 +287,15 @@ def _build(path: Path, opened: Mapping[str, tuple[int, int]], manifest: Mapping[
         try:
             arrays[name] = map_npy(*opened[f"{name}.npy"], dtype, files[f"{name}.npy"]["shape"][0])
         except (OSError, ValueError, EOFError) as exc:
-            raise _damaged(path / f"{name}.npy", exc) from None
+            raise damaged(path / f"{name}.npy", exc) from None
     articles = _read_articles(read_bounded(*opened["articles.json"]), path / "articles.json")
-    grams = _read_grams(read_bounded(*opened["grams.json"]), path / "grams.json")
+    grams = read_grams(read_bounded(*opened["grams.json"]), path / "grams.json")
     if len(articles) != seeds["articles"]:
-        raise _damaged(path / "articles.json", f"holds {len(articles)} articles, the manifest says {seeds['articles']}")
+        raise damaged(path / "articles.json", f"holds {len(articles)} articles, the manifest says {seeds['articles']}")
     try:
         check_arrays(arrays, grams, sentences=seeds["sentences"], articles=len(articles), terms=manifest["terms"])
     except Damaged as exc:
-        raise _damaged(path / (exc.name if exc.name.endswith(".json") else f"{exc.name}.npy"), exc.problem) from None
+        raise damaged(path / (exc.name if exc.name.endswith(".json") else f"{exc.name}.npy"), exc.problem) from None
     forget_pages(arrays.values())
     sentences, paragraphs = (Postings(*(arrays[f"{name}.{part}"] for part in _POSTING_PARTS)) for name in _POSTINGS)
     fuzzy = FuzzyWords.from_arrays(grams, [arrays[f"fuzzy.{part}"] for part in _FUZZY_PARTS])
@@ -295,18 +310,18 @@ def _build(path: Path, opened: Mapping[str, tuple[int, int]], manifest: Mapping[
 
 
 def _load(folder: ReadFolder, seeds_fingerprint: str | None) -> Index:
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     check_manifest(manifest, seeds_fingerprint=seeds_fingerprint)
     _check_manifest_fields(manifest, folder.path / "manifest.json")
     files = manifest["files"]
     with contextlib.ExitStack() as stack:
         opened: dict[str, tuple[int, int]] = {}
         for name in FILES:
-            opened[name] = _open(folder, name)
+            opened[name] = open_file(folder, name)
             stack.callback(os.close, opened[name][0])
         for name, (_, size) in opened.items():
             if size != files[name]["bytes"]:
-                raise _damaged(folder.path / name, f"is {size} bytes, the manifest says {files[name]['bytes']}")
+                raise damaged(folder.path / name, f"is {size} bytes, the manifest says {files[name]['bytes']}")
         # Checksums in threads (zlib releases the GIL), largest files first, while this thread checks
         # the arrays; a checksum that differs is reported first: it says the most.
         pool = stack.enter_context(ThreadPoolExecutor(min(4, os.cpu_count() or 1), "pasokh-checksum"))
@@ -319,9 +334,7 @@ def _load(folder: ReadFolder, seeds_fingerprint: str | None) -> Index:
             problem = exc
         for name in FILES:
             if digests[name].result() != files[name][CHECKSUM]:
-                raise _damaged(
-                    folder.path / name, f"{CHECKSUM} differs from the manifest's: changed since it was saved"
-                )
+                raise damaged(folder.path / name, f"{CHECKSUM} differs from the manifest's: changed since it was saved")
         if problem is not None:
             raise problem
         return index
@@ -335,7 +348,7 @@ def load_index(folder: Path, *, seeds_fingerprint: str | None = None) -> Index:
     it is read makes it read again, from the new index.
     """
     for attempt in range(_LOAD_ATTEMPTS):
-        opened = ReadFolder(folder, _damaged)
+        opened = ReadFolder(folder, damaged)
         try:
             return _load(opened, seeds_fingerprint)
         except IndexFileError:
