@@ -37,7 +37,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
-__all__ = ["ATTEMPTS", "Failure", "RedactingRequest", "classify", "deliver", "retry_seconds"]
+__all__ = ["ATTEMPTS", "Failure", "RedactingRequest", "SecretFinder", "classify", "deliver", "retry_seconds"]
 
 _logger = logging.getLogger(__name__)
 
@@ -134,21 +134,20 @@ class RedactingRequest(HTTPXRequest):
     Article text is served as written, and an article could hold the bot's token or the webhook secret
     (a seed file copied from the wrong place). Every parameter of every Bot API call (texts, captions,
     inline results, keyboards) is checked; a secret found is replaced with ``REDACTED`` and logged,
-    without the secret. The URL, which carries the token by design, is left alone.
+    without the secret. The URL, which carries the token by design, is left alone. What counts as a
+    secret shown: see ``SecretFinder``.
     """
 
     def __init__(self, secrets: Iterable[str | None], **options: Any) -> None:
         super().__init__(**options)
         secrets = list(secrets)
         halves = [s.split(":", 1)[1] for s in secrets if s and ":" in s]
-        found = sorted({s for s in [*secrets, *halves] if s and len(s) >= MIN_SECRET}, key=len, reverse=True)
-        # The whole token before its half; as shown too: Persian digits, spaces or ZWNJ between characters.
-        self._secrets = [_shown_forms(secret) for secret in found]
+        self._finder = SecretFinder([*secrets, *halves])
 
     async def do_request(  # type: ignore[override]
         self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
     ) -> tuple[int, bytes]:
-        if request_data is not None and self._secrets:
+        if request_data is not None and self._finder:
             request_data = self._redacted(url, request_data)
         return await super().do_request(url, method, request_data, **timeouts)
 
@@ -170,9 +169,7 @@ class RedactingRequest(HTTPXRequest):
 
     def _scrub(self, value: object) -> object:
         if isinstance(value, str):
-            for secret in self._secrets:
-                value = secret.sub(REDACTED, value)
-            return value
+            return self._finder.redact(value)
         if isinstance(value, list):
             return [self._scrub(v) for v in value]
         if isinstance(value, dict):
@@ -180,10 +177,121 @@ class RedactingRequest(HTTPXRequest):
         return value
 
 
-_DIGIT_FORMS = {str(d): f"{d}{chr(0x06F0 + d)}{chr(0x0660 + d)}" for d in range(10)}
+_TAG = re.compile(r"</?(?:b|strong|i|em|u|ins|s|strike|del|tg-spoiler|code|pre|blockquote)>")
+"""The tags display writes (bold, underline, quotes; Telegram's others without attributes, to be safe).
+Anything else between ``<`` and ``>`` is text that is shown (plain-text parameters are not HTML) and
+searched like the rest."""
+_TAG_NAME = re.compile(r"</?([\w-]*)")
+_EMPTY_TAGS = re.compile(r"<([\w-]+)></\1>")
+_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_INVISIBLES = re.compile(f"[{_INVISIBLE}]+")
+_HIDDEN = f"(?:{_TAG.pattern}|[\\s{_INVISIBLE}])+"
+"""What display may put between two characters of a secret without hiding them: HTML tags (a question's
+words in bold), spaces, invisible marks."""
+_ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'", "&#39;": "'"}
+_ENTITY = re.compile("|".join(map(re.escape, _ENTITIES)))
+_SHOWN = re.compile(f"(?P<hidden>{_HIDDEN})|{_ENTITY.pattern}|.", re.DOTALL)
+"""One character as shown per match (an entity is one), or a stretch of what hides nothing."""
+_DIGIT_SHAPES = ("0123456789", "۰۱۲۳۴۵۶۷۸۹", "٠١٢٣٤٥٦٧٨٩")
+_ASCII_DIGITS = str.maketrans("".join(_DIGIT_SHAPES[1:]), _DIGIT_SHAPES[0] * 2)
 
 
-def _shown_forms(secret: str) -> re.Pattern[str]:
-    """``secret`` however display may have written it: any digit shape, spaces or ZWNJ in between."""
-    parts = [f"[{_DIGIT_FORMS[c]}]" if c in _DIGIT_FORMS else re.escape(c) for c in secret]
-    return re.compile("[\\s\u200c\u200f\u200e]*".join(parts))
+class SecretFinder:
+    """Finds secrets in outgoing text however display may have written them: in Persian or Arabic-Indic
+    digits, with ``&amp;`` for ``&``, with spaces, invisible marks or HTML tags in between (a question's
+    words set in bold: ``AAx-<b>token</b>_y`` shows the whole token), and cut (an inline description, a
+    message's end): any run of more than half of a secret's characters counts (at least ``MIN_SECRET``;
+    shorter secrets are not looked for, they would match ordinary text).
+
+    Linear in the text: a first pass in C finds nothing in ordinary text; only text holding
+    ``MIN_SECRET`` characters of a secret in a row is looked at closely.
+    """
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self.secrets = sorted({s.translate(_ASCII_DIGITS) for s in secrets if s and len(s) >= MIN_SECRET})
+        grams = {s[i : i + MIN_SECRET] for s in self.secrets for i in range(len(s) - MIN_SECRET + 1)}
+        # Each in the three digit shapes (display writes a number in one), as literals: a search for
+        # literals skips ordinary text fast, where classes of digits would try every position.
+        shaped = {g.translate(str.maketrans(_DIGIT_SHAPES[0], shape)) for g in grams for shape in _DIGIT_SHAPES}
+        self._grams = re.compile("|".join(map(re.escape, sorted(shaped)))) if grams else None
+        self._ascii_grams = re.compile("|".join(map(re.escape, sorted(grams)))) if grams else None
+
+    def __bool__(self) -> bool:
+        return self._grams is not None
+
+    @staticmethod
+    def _needed(secret: str) -> int:
+        return min(len(secret), max(MIN_SECRET, len(secret) // 2 + 1))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret shown in it replaced by ``REDACTED``; the HTML tags that were inside
+        a secret stay after it, so that tags opened or closed outside it stay balanced."""
+        if self._grams is None or self._ascii_grams is None:
+            return text
+        # First, in C: the text as shown, without spaces, tags and invisible marks. Nothing of a secret there
+        # (almost always), nothing to do.
+        shown_text = _INVISIBLES.sub("", _TAG.sub("", "".join(text.split())))
+        if "&" in shown_text:
+            shown_text = _ENTITY.sub(lambda m: _ENTITIES[m.group()], shown_text)
+        if self._grams.search(shown_text) is None:
+            return text
+        shown: list[str] = []
+        spans: list[tuple[int, int]] = []  # each character as shown, and where it is written in text
+        for found in _SHOWN.finditer(text):
+            if found.lastgroup == "hidden":
+                continue
+            written = found.group()
+            shown.append(_ENTITIES.get(written, written).translate(_ASCII_DIGITS))
+            spans.append((found.start(), found.end()))
+        visible = "".join(shown)
+        cuts: list[tuple[int, int]] = []
+        at = 0
+        while (gram := self._ascii_grams.search(visible, at)) is not None:
+            start = gram.start()
+            end = max((start + self._run(visible, start, secret) for secret in self.secrets), default=start)
+            if end > start:
+                cuts.append((spans[start][0], spans[end - 1][1]))
+                at = end
+            else:
+                at = start + 1
+        parts: list[str] = []
+        done = 0
+        for begin, finish in cuts:
+            parts += [text[done:begin], _redacted(text[begin:finish])]
+            done = finish
+        redacted = "".join([*parts, text[done:]])
+        while (emptied := _EMPTY_TAGS.sub("", redacted)) != redacted:  # «<b></b>» left where a secret was
+            redacted = emptied
+        return redacted
+
+    def _run(self, visible: str, start: int, secret: str) -> int:
+        """The longest run of ``secret``'s characters at ``visible[start:]``, when it is long enough to
+        count; else 0."""
+        best, gram = 0, visible[start : start + MIN_SECRET]
+        at = secret.find(gram)
+        while at >= 0:
+            length = MIN_SECRET
+            while start + length < len(visible) and at + length < len(secret):
+                if visible[start + length] != secret[at + length]:
+                    break
+                length += 1
+            best = max(best, length)
+            at = secret.find(gram, at + 1)
+        return best if best >= self._needed(secret) else 0
+
+
+def _name(tag: str) -> str:
+    found = _TAG_NAME.match(tag)
+    return found.group(1) if found else ""
+
+
+def _redacted(written: str) -> str:
+    """``REDACTED`` in place of a secret as written, followed by the HTML tags that were inside it (a tag
+    opened and closed inside is dropped with its text)."""
+    kept: list[str] = []
+    for tag in _TAG.findall(written):
+        if tag.startswith("</") and kept and not kept[-1].startswith("</") and _name(kept[-1]) == _name(tag):
+            kept.pop()
+        else:
+            kept.append(tag)
+    return REDACTED + "".join(kept)

@@ -274,19 +274,47 @@ def _read(path: Path, root: Path | None = None) -> bytes:
         real = Path(os.path.realpath(path, strict=True))
         if root is not None and not real.is_relative_to(os.path.realpath(root, strict=True)):
             raise _Skip(Problem.OUTSIDE, "a symbolic link to a file outside the seeds folder")
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise _Skip(Problem.NOT_A_FILE, "a folder, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise _Skip(Problem.NOT_A_FILE, "not a regular file (a device, pipe or socket)")
-        if info.st_size > MAX_FILE_BYTES:
-            raise _too_large(info.st_size)
-        data = path.read_bytes()
+        _regular(real.stat())  # look first: opening a FIFO or a device may block or act
+        data = _read_regular(real)
     except OSError as exc:
         raise _os_problem(path, exc) from None
     if len(data) > MAX_FILE_BYTES:  # it grew between the size check and the read
         raise _too_large(len(data))
     return data
+
+
+def _regular(info: os.stat_result) -> None:
+    """Raise ``_Skip`` unless ``info`` is of a regular file within the size limit."""
+    if stat.S_ISDIR(info.st_mode):
+        raise _Skip(Problem.NOT_A_FILE, "a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise _Skip(Problem.NOT_A_FILE, "not a regular file (a device, pipe or socket)")
+    if info.st_size > MAX_FILE_BYTES:
+        raise _too_large(info.st_size)
+
+
+def _read_regular(real: Path) -> bytes:
+    """The first ``MAX_FILE_BYTES + 1`` bytes of the regular file at ``real`` (a path without links).
+
+    Opened without blocking or following a link, and checked again once open: a FIFO or a link swapped
+    in since the look is refused instead of blocking the load or leading out of the folder, and a file
+    that grows meanwhile is not read past the limit.
+    """
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link where the look found a file
+            raise _Skip(Problem.VANISHED, "replaced by a symbolic link while loading") from None
+        raise
+    try:
+        _regular(os.fstat(fd))
+        chunks, left = [], MAX_FILE_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 _BOMS = (

@@ -120,6 +120,38 @@ async def test_a_passage_too_long_for_a_message_is_cut_clearly_and_keeps_its_sou
         assert "\U0001f1ee" not in part.text[-1:] and not part.text.endswith("\U0001f44d")
 
 
+async def test_a_long_articles_button_sends_five_messages_and_renders_only_those(
+    api: BotApiStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.conversation.render as render
+    from bot.conversation import texts
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    # 120,000 characters: about 30 messages whole. One answer, then five messages behind the button.
+    paragraphs = [f"بند {i} " + " ".join(f"واژهٔ{i}x{j}" for j in range(220)) + "." for i in range(60)]
+    write_seed(seeds, "long.txt", "date 2025-01-01 گزارش بلند\nزلزله بزرگ در شهر رخ داد.\n" + "\n".join(paragraphs))
+    cuts: list[int] = []  # the text left to split at each message boundary looked for
+    real_cut = render._cut
+    monkeypatch.setattr(render, "_cut", lambda text, limit: cuts.append(len(text)) or real_cut(text, limit))
+    async with running_bot(api, tmp_path, seeds=seeds):
+        api.private_message("زلزله بزرگ")
+        [answer] = await api.wait_for(sent_to(USER_ID))
+        message_id = answer.response["result"]["message_id"] if answer.response else 0
+        cuts.clear()
+        api.callback_query(
+            USER_ID, message_id, answer.params["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"]
+        )
+        await api.wait_for(sent_to(USER_ID), count=6)
+        api.private_message("/help")  # sentinel: nothing more of the article comes after it
+        await api.wait_for(lambda c: sent_to(USER_ID)(c) and c.params["text"].startswith(texts.HELP))
+    article = [plain(m.text) for m in api.sent_messages(USER_ID)[1:-1]]
+    assert len(article) == 5
+    assert article[-1] == texts.ARTICLE_TRUNCATED.strip()
+    assert article[0].startswith("📰 گزارش بلند") and "زلزله بزرگ" in article[0]
+    assert cuts and max(cuts) <= 5 * 4096 + 1  # what five messages can hold: the rest was never rendered
+
+
 async def test_an_edited_question_edits_its_answer_and_is_never_answered_twice(
     api: BotApiStandin, bot: RunningBot
 ) -> None:

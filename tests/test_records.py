@@ -4,7 +4,10 @@ migrated, or replaced by memory, and the bot answers on."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,15 +85,79 @@ async def test_an_unusable_place_keeps_records_in_memory(tmp_path: Path, obstacl
     assert sum("cannot be saved" in r.message for r in caplog.records) == 1  # one clear warning
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders anyway")
+_CHILD = """
+import asyncio, resource, signal, sys
+from pathlib import Path
+from bot.backend.local import SqliteRecords
+if sys.argv[2] == "disk full":  # every write that would grow a file fails (EFBIG), as on a full disk
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+async def main():
+    records = SqliteRecords(Path(sys.argv[1]))
+    await records.count("answered")
+    await records.log_unanswered("پرسش", "private")
+    print(records.saving, (await records.counters())["answered"], len(await records.unanswered()))
+    await records.close()
+asyncio.run(main())
+"""
+
+
+def _start_in_a_child(state: Path, obstacle: str, *prefix: str) -> tuple[str, str]:
+    """Open the records in a fresh process (its own limits and privileges), count and log once; what it
+    printed (saving? answered, unanswered) and logged."""
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", _CHILD, str(state), obstacle],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+        check=True,
+    )
+    return done.stdout.strip(), done.stderr
+
+
+async def _database_with_rows(state: Path) -> None:
+    records = SqliteRecords(state)
+    await records.count("answered", 41)
+    await records.close()
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no database yet", "a database with rows"])
+async def test_a_disk_full_before_start_keeps_records_in_memory_and_the_file_as_it_was(
+    tmp_path: Path, existing: bool
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    if existing:
+        await _database_with_rows(state)
+    printed, logged = _start_in_a_child(state, "disk full")
+    assert printed == "False 1 1"  # answers go on: counted and logged in memory
+    assert logged.count("cannot be saved") == 1
+    assert not list(state.glob("*.corrupt-*"))  # a full disk is no damage: nothing moved aside
+    if existing:
+        records = SqliteRecords(state)
+        assert (await records.counters())["answered"] == 41 and records.saving
+        await records.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="root without setpriv: no read-only")
 async def test_a_read_only_state_folder_keeps_records_in_memory(tmp_path: Path) -> None:
-    tmp_path.chmod(0o500)
+    state = tmp_path / "state"
+    await _database_with_rows(state)
+    for path in state.iterdir():
+        path.chmod(0o400)
+    state.chmod(0o500)
+    # root writes to read-only folders anyway: without the capabilities that let it, it cannot
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
     try:
-        records = SqliteRecords(tmp_path)
-        await _works(records)
-        assert not records.saving
+        printed, logged = _start_in_a_child(state, "read-only", *prefix)
     finally:
-        tmp_path.chmod(0o700)
+        state.chmod(0o700)
+    assert printed == "False 1 1"
+    assert logged.count("cannot be saved") == 1
+    records = SqliteRecords(state)
+    assert (await records.counters())["answered"] == 41  # untouched
+    await records.close()
 
 
 async def test_a_database_locked_by_another_process_keeps_records_in_memory(tmp_path: Path, monkeypatch) -> None:

@@ -266,14 +266,45 @@ async def test_an_article_holding_the_token_never_sends_it(api: BotApiStandin, t
         await api.wait_for(sent_to(USER_ID), count=2)
         api.inline_query("کلید ربات تلگرام")
         await api.wait_for("answerInlineQuery")
+        # Asked with the token's own words, the reply sets them in bold: «AAStandin-<b>token</b>_for_…»
+        # would show the whole token with tags inside it.
+        api.private_message("AAStandin token tests")
+        [*_, bold] = await api.wait_for(sent_to(USER_ID), count=3)
+    assert bold.status == 200 and "<b>" in bold.params["text"]  # still valid HTML, words still marked
     sent = [c for c in api.calls() if c.method in ("sendMessage", "answerInlineQuery", "editMessageText")]
-    assert len(sent) == 3
+    assert len(sent) == 4
     ascii_digits = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
-    for call in sent:  # ...without the secret, whole or half, in any digit shape or spacing
-        assert secret_half not in "".join(str(call.params).translate(ascii_digits).split())
-    assert "[…]" in str(sent[0].params)
+    for call in sent:  # ...without the secret, whole or half, in any digit shape or spacing, as shown
+        params = str(call.params) + "".join(plain(call.params["text"]) for _ in [0] if "text" in call.params)
+        assert secret_half not in "".join(params.translate(ascii_digits).split())
+    assert "[…]" in str(sent[0].params) and "[…]" in plain(bold.params["text"])
     assert any("a secret was removed from an outgoing sendMessage" in r.message for r in caplog.records)
     assert not any(secret_half in r.getMessage() for r in caplog.records)
+
+
+TOKEN = "123456789:AAStandin-token_for_tests_0123456789"
+HALF = TOKEN.split(":", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        # a question's words in bold inside the token: Telegram shows the whole token
+        ("کلید= ۱۲۳۴۵۶۷۸۹:<b>AAStandin</b>-token_for_<b>tests</b>_0123456789 است.", "کلید= […] است."),
+        ("<b>AAStandin</b>-token_for_tests_0 …", "<b>[…]</b> …"),  # cut past half: the tags stay balanced
+        ("<blockquote>AAStandin-token_for</blockquote>\n<b>_tests_0123</b> و", "<blockquote>[…]</blockquote> و"),
+        ("AAStandin-\u200c token_for_tests\u2069_٠١٢٣٤٥٦٧٨٩", "[…]"),  # invisible marks, Arabic-Indic digits
+        ("<AAStandin-token_for_tests_0123456789>", "<[…]>"),  # plain text: «<» and «>» are shown, not tags
+        ("pass p&amp;ss&lt;wo&gt;rd!! here", "pass […] here"),  # HTML-escaped characters of a secret
+        # less than half of a secret, or ordinary text, is left alone
+        ("AAStandin-token …", "AAStandin-token …"),
+        ("سال ۱۲۳۴ و شمارهٔ 0123456789 و 123456789", "سال ۱۲۳۴ و شمارهٔ 0123456789 و 123456789"),
+    ],
+)
+def test_a_secret_is_found_however_the_reply_shows_it(written: str, expected: str) -> None:
+    from bot.sending import SecretFinder
+
+    assert SecretFinder([TOKEN, HALF, "p&ss<wo>rd!!"]).redact(written) == expected
 
 
 async def test_a_rejected_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ import pytest
 import retrieval.seeds as seeds_module
 from bot.cli import main
 from bot.library import Library
-from retrieval import SeedsError, build_index, load_seeds
+from retrieval import SeedsError, SeedSet, build_index, load_seeds
 from retrieval.answer import answer
 from retrieval.seeds import MAX_FILE_BYTES, Problem
 from tests.conftest import write_seed
@@ -107,13 +109,13 @@ def test_a_50_mb_file_is_rejected_from_its_size_without_being_read(
     _good_folder(tmp_path)
     with (tmp_path / "big.txt").open("wb") as big:
         big.truncate(50 * 1024 * 1024)  # sparse: 50 MB by its size, nothing on disk
-    real_read = Path.read_bytes
+    real_read = seeds_module._read_regular
 
-    def read_bytes(self: Path) -> bytes:
-        assert self.name != "big.txt", "the 50 MB file was read"
-        return real_read(self)
+    def read_regular(real: Path) -> bytes:
+        assert real.name != "big.txt", "the 50 MB file was read"
+        return real_read(real)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(seeds_module, "_read_regular", read_regular)
     started = time.perf_counter()
     rejected = _rejected(tmp_path)
     assert time.perf_counter() - started < 1.0
@@ -125,9 +127,11 @@ def test_a_file_that_grows_past_the_limit_while_read_is_rejected(
 ) -> None:
     _good_folder(tmp_path)
     write_seed(tmp_path, "growing.txt", ARTICLE)
-    real_read = Path.read_bytes
+    real_read = seeds_module._read_regular
     monkeypatch.setattr(
-        Path, "read_bytes", lambda self: b"x" * (MAX_FILE_BYTES + 1) if self.name == "growing.txt" else real_read(self)
+        seeds_module,
+        "_read_regular",
+        lambda real: b"x" * (MAX_FILE_BYTES + 1) if real.name == "growing.txt" else real_read(real),
     )
     assert _rejected(tmp_path) == {"growing.txt": ("too large: 10.5 MB (limit 10 MB)", Problem.TOO_LARGE)}
 
@@ -194,14 +198,14 @@ def test_a_file_without_read_permission(tmp_path: Path, monkeypatch: pytest.Monk
     locked = write_seed(_good_folder(tmp_path), "locked.txt", ARTICLE)
     if IS_ROOT:
         # root reads whatever the mode says: make the read fail as it would for anyone else.
-        real_read = Path.read_bytes
+        real_read = seeds_module._read_regular
 
-        def read_bytes(self: Path) -> bytes:
-            if self == locked:
+        def read_regular(real: Path) -> bytes:
+            if real == locked.resolve():
                 raise PermissionError(errno.EACCES, "Permission denied")
-            return real_read(self)
+            return real_read(real)
 
-        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        monkeypatch.setattr(seeds_module, "_read_regular", read_regular)
     else:
         locked.chmod(0)
     assert _rejected(tmp_path) == {"locked.txt": ("cannot be read: permission denied", Problem.UNREADABLE)}
@@ -209,14 +213,14 @@ def test_a_file_without_read_permission(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_other_read_errors_are_named_with_the_systems_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_seed(_good_folder(tmp_path), "flaky.txt", ARTICLE)
-    real_read = Path.read_bytes
+    real_read = seeds_module._read_regular
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "flaky.txt":
+    def read_regular(real: Path) -> bytes:
+        if real.name == "flaky.txt":
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-        return real_read(self)
+        return real_read(real)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(seeds_module, "_read_regular", read_regular)
     assert _rejected(tmp_path) == {"flaky.txt": (f"cannot be read: {os.strerror(errno.EIO)}", Problem.UNREADABLE)}
 
 
@@ -265,15 +269,49 @@ def test_a_file_changed_between_its_size_check_and_its_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, expected: tuple[str, Problem]
 ) -> None:
     write_seed(_good_folder(tmp_path), "x.txt", ARTICLE)
-    real_read = Path.read_bytes
+    real_read = seeds_module._read_regular
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "x.txt":
+    def read_regular(real: Path) -> bytes:
+        if real.name == "x.txt":
             raise error
-        return real_read(self)
+        return real_read(real)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(seeds_module, "_read_regular", read_regular)
     assert _rejected(tmp_path) == {"x.txt": expected}
+
+
+@pytest.mark.parametrize("swap", ["a FIFO", "a link out of the folder"])
+def test_a_file_swapped_after_its_look_is_refused_without_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """Between the look (stat) and the read, the file becomes a FIFO (whose open would block until a writer
+    came) or a link to a file outside the folder."""
+    seeds = _good_folder(tmp_path / "seeds")
+    write_seed(seeds, "x.txt", ARTICLE)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("تنظیمات\nTELEGRAM_BOT_TOKEN=123:secret-value است.\n", encoding="utf-8")
+    real_stat = Path.stat
+
+    def stat_then_swap(self: Path, **kwargs: Any) -> os.stat_result:
+        looked = real_stat(self, **kwargs)
+        if self.name == "x.txt" and stat.S_ISREG(looked.st_mode):
+            self.unlink()
+            os.mkfifo(self) if swap == "a FIFO" else self.symlink_to(secret)
+        return looked
+
+    monkeypatch.setattr(Path, "stat", stat_then_swap)
+    result: list[SeedSet] = []
+    loading = threading.Thread(target=lambda: result.append(load_seeds(seeds)), daemon=True)
+    loading.start()
+    loading.join(10)
+    if loading.is_alive():  # blocked in open(): a writer lets it go, and the test fails
+        with (seeds / "x.txt").open("w"):
+            pass
+        loading.join(10)
+        pytest.fail("loading blocked on a FIFO swapped in after the look")
+    [loaded] = result
+    assert [r.name for r in loaded.rejected] == ["x.txt"]
+    assert all("secret-value" not in p for a in loaded.articles for p in a.paragraphs)
 
 
 def test_the_folder_deleted_between_listing_and_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import retrieval.seeds as seeds_module
 from bot.testing.processes import SEEDS
 from retrieval import Flawed, SeedsError, load_seeds
 from retrieval.answer import format_date
@@ -166,14 +167,14 @@ def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyP
     write_seed(tmp_path, "good.txt", "عنوان\nمتن.")
     if os.geteuid() == 0:
         # root reads whatever the mode says: make the read itself fail as it would for anyone else.
-        real_read = Path.read_bytes
+        real_read = seeds_module._read_regular
 
-        def read_bytes(self: Path) -> bytes:
-            if self == locked:
+        def read_regular(real: Path) -> bytes:
+            if real == locked.resolve():
                 raise PermissionError(13, "Permission denied")
-            return real_read(self)
+            return real_read(real)
 
-        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        monkeypatch.setattr(seeds_module, "_read_regular", read_regular)
     else:
         locked.chmod(0)
     seeds = load_seeds(tmp_path)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from telegram import Update
 
 import bot.serving.updates
 from bot.serving.updates import DropReason, PerChatUpdateProcessor
+from bot.testing.harness import BOT_USERNAME, RunningBot, plain, running_bot, sent_to
+from bot.testing.seed_questions import COMMANDER, QUESTION
+from bot.testing.standin import USER_ID, BotApiStandin
 
 
 def _update(update_id: int, chat_id: int = -100) -> Update:
@@ -77,3 +81,45 @@ async def test_a_channel_post_is_never_dropped_as_late(monkeypatch: pytest.Monke
         processor.process_update(post(1), handle(1, 0.3)), processor.process_update(post(2), handle(2, 0))
     )
     assert handled == [1, 2]
+
+
+# -- the real bot, flooded ----------------------------------------------------------------------------
+
+
+async def test_a_flooded_group_is_answered_within_the_bound_and_the_rest_counted_then_stopped_promptly(
+    api: BotApiStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram's 20 messages a minute per group (PTB's rate limiter) against 60 questions at once: what
+    cannot be answered within the bound is dropped and counted in /metrics, a private chat is answered
+    meanwhile; at shutdown a second flood's waiting questions are dropped and the bot stops in seconds."""
+    monkeypatch.setattr(bot.serving.updates, "LATE_AFTER", 2.0)
+    first_group, second_group = -1001, -1002
+
+    def count(running: RunningBot, reason: str) -> int:
+        return int(running.metrics.registry.get_sample_value("pasokh_dropped_updates_total", {"reason": reason}) or 0)
+
+    def answered(chat_id: int) -> int:
+        return len([c for c in api.calls("sendMessage") if c.status == 200 and int(c.params["chat_id"]) == chat_id])
+
+    async with running_bot(api, tmp_path, rate_limiter=True) as running:
+        started = time.monotonic()
+        for _ in range(60):
+            api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}", chat_id=first_group)
+        api.private_message(QUESTION)
+        [private] = await api.wait_for(sent_to(USER_ID), timeout=10)  # not held up by the group
+        assert COMMANDER in plain(private.params["text"])
+        while answered(first_group) + count(running, "late") < 60:
+            assert time.monotonic() - started < 30, (answered(first_group), count(running, "late"))
+            await asyncio.sleep(0.1)
+        flood_seconds = time.monotonic() - started
+        late = count(running, "late")
+        for _ in range(100):
+            api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}", chat_id=second_group)
+        await api.wait_for(sent_to(second_group), timeout=10)  # the second flood is being handled
+        stopping = time.monotonic()
+    stop_seconds = time.monotonic() - stopping
+    assert 20 <= answered(first_group) <= 25  # Telegram's burst, and about one every 3 s within the bound
+    assert late == 60 - answered(first_group) and flood_seconds < 15
+    assert answered(second_group) + count(running, "shutdown") + count(running, "late") - late == 100
+    assert count(running, "shutdown") > 0
+    assert stop_seconds < 10  # what waited was dropped; the reply held by the limiter finished or was cut

@@ -40,7 +40,7 @@ from bot.conversation.render import (
     MAX_MESSAGE,
     PLAIN,
     RLM,
-    article_pieces,
+    article_messages,
     fa,
     fa_decimal,
     first_keyboard,
@@ -347,9 +347,10 @@ class Pasokh:
             await self._edit(message, message.message_id, text, passage_keyboard(result, asked.id, page))
             return
         hit = result.passages[page].hit
-        messages = html_messages(article_pieces(index, hit.sentence.article))
-        if len(messages) > ARTICLE_MESSAGES:
-            messages = [*messages[: ARTICLE_MESSAGES - 1], html.escape(texts.ARTICLE_TRUNCATED.strip())]
+        # In a thread: a long article's sentences take a while to read, even when only five messages go out.
+        messages = await asyncio.to_thread(
+            article_messages, index, hit.sentence.article, ARTICLE_MESSAGES, texts.ARTICLE_TRUNCATED.strip()
+        )
         for text in messages:
             await self._reply(message, text, html_text=True, quote=True)
 
