@@ -219,6 +219,7 @@ async def test_whole_article_button_sends_the_article(api: BotApiStandin, bot: R
     [_, sent] = await api.wait_for(sent_to(USER_ID), count=2)
     text = plain(sent.params["text"])
     assert text.startswith("📰 بسیج؛ ستون استوار امنیت")
+    assert sent.params["text"].startswith("📰 <b>بسیج؛ ستون استوار امنیت و همراهی در لرستان</b>\n📅 ۵ آذر ۱۴۰۴")
     assert "صیانت از این نظام مقدس" in text  # the last paragraph
 
 
