@@ -273,6 +273,20 @@ async def test_a_question_deleted_before_the_reply_still_gets_its_answer(api: Bo
     assert COMMANDER in plain(call.params["text"])
 
 
+async def test_the_apology_goes_out_too_when_the_asking_message_was_deleted(
+    api: BotApiStandin, bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("index exploded")
+
+    monkeypatch.setattr("bot.conversation.handlers.answer", broken)
+    asked = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")
+    api.delete_message(asked)
+    [call] = await api.wait_for(sent_to(GROUP_ID))
+    assert call.status == 200, call.response  # not "message to be replied not found"
+    assert plain(call.params["text"]).startswith("متأسفم، مشکلی پیش آمد")
+
+
 async def test_plain_ask_without_a_question_gets_usage(api: BotApiStandin, bot: RunningBot) -> None:
     asked = api.group_message("/ask")
     [call] = await api.wait_for(replies_to(asked.update["message"]["message_id"], GROUP_ID))
