@@ -172,6 +172,39 @@ async def test_an_edited_question_edits_its_answer_and_is_never_answered_twice(
     assert COMMANDER in plain(api.sent_messages(USER_ID)[0].text)
 
 
+async def test_an_edited_question_edits_its_answer_after_a_restart(api: BotApiStandin, tmp_path: Path) -> None:
+    seeds = copy_seeds(tmp_path / "seeds")
+    async with running_bot(api, tmp_path, seeds=seeds):
+        injected = api.private_message("قیمت دلار در بازار تهران چند است؟")  # no answer in the articles
+        [first] = await api.wait_for(sent_to(USER_ID))
+    reply_id = first.response["result"]["message_id"] if first.response else 0
+    async with running_bot(api, tmp_path, seeds=seeds):  # a restart (a deploy): the same state folder
+        api.edited_message(USER_ID, injected.update["message"]["message_id"], QUESTION)
+        [edit] = await api.wait_for("editMessageText")
+        api.private_message("سلام")  # sentinel: handled after the edit
+        await api.wait_for(sent_to(USER_ID), count=2)
+    assert edit.status == 200 and int(edit.params["message_id"]) == reply_id  # the earlier reply, edited
+    assert COMMANDER in plain(edit.params["text"])
+    assert len(api.sent_messages(USER_ID)) == 2  # the answer and the sentinel's: never a second answer
+
+
+async def test_an_edited_question_whose_reply_was_deleted_is_answered_once(api: BotApiStandin, bot: RunningBot) -> None:
+    injected = api.private_message("قیمت دلار در بازار تهران چند است؟")
+    [first] = await api.wait_for(sent_to(USER_ID))
+    api.delete_sent(USER_ID, first.response["result"]["message_id"] if first.response else 0)
+    message_id = injected.update["message"]["message_id"]
+    api.edited_message(USER_ID, message_id, QUESTION)  # its reply is gone: answered anew, once
+    [_, again] = await api.wait_for(sent_to(USER_ID), count=2)
+    assert COMMANDER in plain(again.params["text"])
+    api.edited_message(USER_ID, message_id, PRIORITY)  # the next edit edits that new reply
+    [failed, edit] = await api.wait_for("editMessageText", count=2)
+    assert failed.status == 400  # the first edit: of the deleted reply
+    assert edit.status == 200
+    assert int(edit.params["message_id"]) == (again.response["result"]["message_id"] if again.response else 0)
+    assert PRIORITY_ANSWER in plain(edit.params["text"])
+    assert len(api.sent_messages(USER_ID)) == 1
+
+
 async def test_sticker_and_photo_get_a_text_only_hint(api: BotApiStandin, bot: RunningBot) -> None:
     api.sticker_message()
     api.photo_message(caption="عکس")
@@ -218,6 +251,7 @@ async def test_whole_article_button_sends_the_article(api: BotApiStandin, bot: R
     [_, sent] = await api.wait_for(sent_to(USER_ID), count=2)
     text = plain(sent.params["text"])
     assert text.startswith("📰 بسیج؛ ستون استوار امنیت")
+    assert sent.params["text"].startswith("📰 <b>بسیج؛ ستون استوار امنیت و همراهی در لرستان</b>\n📅 ۵ آذر ۱۴۰۴")
     assert "صیانت از این نظام مقدس" in text  # the last paragraph
 
 
@@ -269,6 +303,20 @@ async def test_a_question_deleted_before_the_reply_still_gets_its_answer(api: Bo
     [call] = await api.wait_for(sent_to(GROUP_ID))
     assert call.status == 200, call.response  # not "message to be replied not found"
     assert COMMANDER in plain(call.params["text"])
+
+
+async def test_the_apology_goes_out_too_when_the_asking_message_was_deleted(
+    api: BotApiStandin, bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("index exploded")
+
+    monkeypatch.setattr("bot.conversation.handlers.answer", broken)
+    asked = api.group_message(f"/ask@{BOT_USERNAME} {QUESTION}")
+    api.delete_message(asked)
+    [call] = await api.wait_for(sent_to(GROUP_ID))
+    assert call.status == 200, call.response  # not "message to be replied not found"
+    assert plain(call.params["text"]).startswith("متأسفم، مشکلی پیش آمد")
 
 
 async def test_plain_ask_without_a_question_gets_usage(api: BotApiStandin, bot: RunningBot) -> None:

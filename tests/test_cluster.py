@@ -104,6 +104,11 @@ async def test_the_store_is_shared_and_bounded(connect: Callable[[], SharedRedis
     assert found is not None and (found.chat_id, found.question) == (-104, "q4")
     assert [await one.asked(i) is not None for i in ids] == [False, False, True, True, True]  # the newest 3
     assert await one.asked(0) is None
+    await one.remember_replies(-100, 7, [8, 9])  # an edit of the question reaching the other worker...
+    assert await two.replies(-100, 7) == (8, 9)  # ...edits the reply the first one sent
+    assert await two.replies(-100, 8) is None
+    ttl = await one.shared.client.ttl(one.shared.key("replies", -100, 7))
+    assert 0 < ttl <= bot.backend.shared.records.REPLIES_SECONDS  # let go after two days
 
 
 async def test_a_redis_outage_loses_records_but_never_a_question(
@@ -120,6 +125,8 @@ async def test_a_redis_outage_loses_records_but_never_a_question(
     await store.log_unanswered("؟", "private")
     assert await store.remember_question(1, "q") == 0  # its buttons will say they expired
     assert await store.asked(1) is None
+    await store.remember_replies(1, 2, [3])
+    assert await store.replies(1, 2) is None  # an edited question is answered once more
     assert [await guard.verdict(7) for _ in range(4)] == [
         Verdict.OK,
         Verdict.OK,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.testing.harness import RunningBot, plain, running_bot, sent_to
 from bot.testing.seed_questions import PRIORITY, PRIORITY_ANSWER, QUESTION
@@ -139,3 +143,24 @@ async def test_the_date_asked_for_is_the_one_bold_phrase_and_the_words_are_under
     assert "سال ۱۳۸۵" not in _bold(person) and not _underlined(person)
     assert "تأسیس" in _bold(person)  # the question's words in bold, as always
     assert FOUNDED in plain(person).split("\n")
+
+
+_GRAPHEMES = ["🇮🇷", "👍🏽", "👨\u200d👩\u200d👧", "ب\u0651\u0650", "e\u0301", "ک", "۱"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_GRAPHEMES), min_size=1, max_size=80), st.integers(min_value=12, max_value=40))
+def test_messages_and_cut_passages_never_split_a_grapheme(graphemes: list[str], limit: int) -> None:
+    from bot.conversation.render import PLAIN, clip, split_pieces
+    from bot.testing.standin import utf16_len
+
+    text = "".join(graphemes)  # no space or punctuation to cut at: only grapheme boundaries
+    ends = set(itertools.accumulate(map(len, graphemes), initial=0))
+    at = 0
+    for chunk in split_pieces([(text, PLAIN)], limit):  # a whole article in several messages
+        piece = "".join(t for t, _ in chunk)
+        assert utf16_len(piece) <= limit
+        at += len(piece)
+        assert at in ends, (graphemes, piece)
+    clipped = "".join(t for t, _ in clip([(text, PLAIN)], limit)).removesuffix(" …")  # a passage cut short
+    assert len(clipped) in ends

@@ -29,6 +29,9 @@ async def _works(records: SqliteRecords) -> None:
     assert (await records.unanswered(1))[0].question == "پرسش بی‌پاسخ"
     asked = await records.asked(question_id)
     assert asked is not None and asked.question == "پرسش"
+    await records.remember_replies(-100, 7, [8, 9])
+    assert await records.replies(-100, 7) == (8, 9)
+    assert await records.replies(-100, 8) is None
 
 
 @pytest.mark.parametrize(
@@ -216,6 +219,40 @@ async def test_a_version_1_database_gains_the_feed_items_and_keeps_its_rows(tmp_
         assert (await records.counters())["answered"] == 41
         await records.mark_published("item")
         assert await records.published(["item", "other"]) == {"item"}
+        assert records.saving
+    finally:
+        await records.close()
+
+
+async def test_the_replies_to_questions_outlast_a_restart_and_the_newest_are_kept(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(bot.backend.local, "REPLIES_KEPT", 1500)
+    records = SqliteRecords(tmp_path)
+    for n in range(2000):
+        await records.remember_replies(5, n, [10_000 + n])
+    await records.remember_replies(5, 1999, [1, 2])  # answered again (an edit whose reply was gone)
+    await records.close()
+    records = SqliteRecords(tmp_path)  # a restart
+    try:
+        assert await records.replies(5, 1999) == (1, 2)
+        assert await records.replies(5, 1000) == (11_000,)
+        assert await records.replies(5, 0) is None  # the oldest are let go
+        assert records.saving
+    finally:
+        await records.close()
+
+
+async def test_a_version_2_database_gains_the_replies_and_keeps_its_rows(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "pasokh.sqlite3") as db:
+        for table, columns in bot.backend.local._TABLES.items():
+            if table != "replies":
+                db.execute(f"CREATE TABLE {table} ({columns})")
+        db.execute("INSERT INTO counters VALUES ('answered', 41)")
+        db.execute("PRAGMA user_version = 2")
+    records = SqliteRecords(tmp_path)
+    try:
+        assert (await records.counters())["answered"] == 41
+        await records.remember_replies(5, 6, [7])
+        assert await records.replies(5, 6) == (7,)
         assert records.saving
     finally:
         await records.close()

@@ -110,6 +110,8 @@ def test_marks_are_the_question_words_in_any_spelling_once_each(seed_index: Inde
     assert sorted(marked) == sorted(["فرمانده", "انتظامی", "لرستان"])  # each once, not every repeat
     typo = answer(seed_index, "شهید جمشیدپور").passages[0]  # a letter dropped: the correction is marked
     assert "جمشیدیپور" in [typo.sentence[a:b] for a, b in typo.marks]
+    joined = answer(seed_index, "نعمت الله باقری کیست؟").passages[0]  # typed apart: «نعمتالله» in the article
+    assert "نعمت\u200cالله" in [joined.sentence[a:b] for a, b in joined.marks]  # shown with its ZWNJ mended
 
 
 def test_typo_in_a_rare_word_still_finds_it(seed_index: Index) -> None:

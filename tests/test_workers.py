@@ -2,8 +2,9 @@
 
 Shows what issue 6 asks of several workers: a /reload at one changes the answers of all three; /stats at
 any counts the questions all answered; a Redis outage does not stop answers; 100 messages to one group
-within a minute never exceed Telegram's 20 a minute for the group, whichever worker answers them. The
-tests share the workers and run in this order (the last leaves them holding the group's messages).
+within a minute never exceed Telegram's 20 a minute for the group, whichever worker answers them. And
+issue 11's edited question: its answer is edited at whichever worker the edit reaches. The tests share
+the workers and run in this order (the last leaves them holding the group's messages).
 """
 
 from __future__ import annotations
@@ -108,6 +109,23 @@ async def test_stats_at_any_worker_count_what_all_answered(cluster: Cluster) -> 
         text = await stats(worker)
         assert _counter(text, "پرسش‌های پاسخ‌داده") == answered + 6, text
         assert _counter(text, "پرسش‌های بی‌پاسخ") == unanswered + 1, text
+
+
+async def test_an_edited_question_edits_its_answer_whichever_worker_the_edit_reaches(cluster: Cluster) -> None:
+    api, workers = cluster.api, cluster.workers
+    user = next(_users)
+    injected = api.private_message("قیمت دلار در بازار تهران چند است؟", user_id=user)  # no answer in the articles
+    await workers.post(0, injected.update)
+    [first] = await api.wait_for(sent_to(user), timeout=60)
+    reply_id = first.response["result"]["message_id"] if first.response else 0
+    edits = len(api.calls("editMessageText"))
+    for worker, question in [(1, QUESTION), (2, "اولویت مهم انتظامی لرستان چیست؟")]:  # two fixes, two workers
+        await workers.post(worker, api.edited_message(user, injected.update["message"]["message_id"], question).update)
+        edits += 1
+        *_, edit = await api.wait_for("editMessageText", count=edits, timeout=60)
+        assert edit.status == 200 and int(edit.params["message_id"]) == reply_id  # the one reply, edited
+    assert "سوداگران مرگ" in parse_html(edit.params["text"])[0]  # it follows the last edit
+    assert len(api.sent_messages(user)) == 1  # never a second answer
 
 
 async def test_a_redis_outage_does_not_stop_answers(cluster: Cluster) -> None:

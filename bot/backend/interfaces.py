@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASKED_KEPT",
+    "REPLIES_KEPT",
+    "REPLIES_SECONDS",
     "UNANSWERED_KEPT",
     "Asked",
     "Backend",
@@ -36,6 +38,10 @@ ASKED_KEPT = 50_000
 """Questions kept for paging their results; older buttons then say the results have expired."""
 UNANSWERED_KEPT = 1_000
 """Unanswered questions kept for ``/unanswered``."""
+REPLIES_KEPT = 10_000
+"""Questions whose replies are remembered (one process), so that an edited question edits its reply."""
+REPLIES_SECONDS = 2 * 86400
+"""How long several workers remember the replies to a question (a Redis key each, expiring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +59,8 @@ class Asked:
 
 
 class Records(Protocol):
-    """What the bot records: counters, the unanswered log, asked questions (for result buttons), the feed
-    items published.
+    """What the bot records: counters, the unanswered log, asked questions (for result buttons), the
+    replies each question got (for edited questions), the feed items published.
 
     Recording never fails a question: an implementation that cannot store keeps going in memory or
     drops the record, and says so through ``saving``.
@@ -82,6 +88,15 @@ class Records(Protocol):
 
     async def asked(self, question_id: int) -> Asked | None:
         """A remembered question, or None when unknown or expired."""
+
+    async def remember_replies(self, chat_id: int, message_id: int, replies: Sequence[int]) -> None:
+        """Remember the bot's messages ``replies`` that answered message ``message_id`` of ``chat_id`` (the
+        newest ``REPLIES_KEPT``, or for ``REPLIES_SECONDS``), so that an edit of the question edits them,
+        whichever worker it reaches."""
+
+    async def replies(self, chat_id: int, message_id: int) -> tuple[int, ...] | None:
+        """The bot's messages that answered message ``message_id`` of ``chat_id``; None when unknown
+        (never answered, forgotten, or the store cannot be reached)."""
 
     async def published(self, keys: Sequence[str]) -> set[str]:
         """Of ``keys`` (feed items, see ``bot.feeds.item_key``), those marked as published."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import logging
 import sqlite3
 import threading
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.backend.interfaces import ASKED_KEPT, UNANSWERED_KEPT, Asked, Fleet, Unanswered, Verdict
+from bot.backend.interfaces import ASKED_KEPT, REPLIES_KEPT, UNANSWERED_KEPT, Asked, Fleet, Unanswered, Verdict
 from bot.library import ReloadReport
 
 __all__ = ["LocalGuard", "LocalReloads", "MemoryRecords", "SqliteRecords"]
@@ -27,10 +28,11 @@ _TABLES = {
     "unanswered": "id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_type TEXT NOT NULL, question TEXT NOT NULL",
     "asked": "id INTEGER PRIMARY KEY, at REAL NOT NULL, chat_id INTEGER NOT NULL, question TEXT NOT NULL",
     "feed_items": "key TEXT PRIMARY KEY, at REAL NOT NULL",
+    "replies": "key TEXT PRIMARY KEY, at REAL NOT NULL, messages TEXT NOT NULL",
 }
 _DEFAULTS = {"chat_type": "'unknown'", "at": "0"}
 """Values for columns an older schema lacked."""
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version`` of the current schema; older files are migrated when opened."""
 OPEN_TIMEOUT = 2.0
 """Seconds to wait for a database locked by another process before working without it."""
@@ -47,6 +49,7 @@ class MemoryRecords:
         self._unanswered: collections.deque[Unanswered] = collections.deque(maxlen=UNANSWERED_KEPT)
         self._asked: collections.OrderedDict[int, Asked] = collections.OrderedDict()
         self._next_id = 1
+        self._replies: collections.OrderedDict[tuple[int, int], tuple[int, ...]] = collections.OrderedDict()
         self._published: set[str] = set()
 
     async def count(self, name: str, by: int = 1) -> None:
@@ -70,6 +73,15 @@ class MemoryRecords:
 
     async def asked(self, question_id: int) -> Asked | None:
         return self._asked.get(question_id)
+
+    async def remember_replies(self, chat_id: int, message_id: int, replies: Sequence[int]) -> None:
+        self._replies[chat_id, message_id] = tuple(replies)
+        self._replies.move_to_end((chat_id, message_id))
+        while len(self._replies) > REPLIES_KEPT:
+            self._replies.popitem(last=False)
+
+    async def replies(self, chat_id: int, message_id: int) -> tuple[int, ...] | None:
+        return self._replies.get((chat_id, message_id))
 
     async def published(self, keys: Sequence[str]) -> set[str]:
         return self._published.intersection(keys)
@@ -209,6 +221,25 @@ class SqliteRecords:
         if isinstance(row, MemoryRecords):
             return await row.asked(question_id)
         return Asked(*row) if row else None
+
+    async def remember_replies(self, chat_id: int, message_id: int, replies: Sequence[int]) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            sql = "INSERT OR REPLACE INTO replies (key, at, messages) VALUES (?, ?, ?)"
+            values = (f"{chat_id}:{message_id}", time.time(), json.dumps(list(replies)))
+            row = int(db.execute(sql, values).lastrowid or 0)
+            if row % 1000 == 0:
+                db.execute("DELETE FROM replies WHERE rowid <= ?", (row - REPLIES_KEPT,))
+
+        done = self._run(write)
+        if isinstance(done, MemoryRecords):
+            await done.remember_replies(chat_id, message_id, replies)
+
+    async def replies(self, chat_id: int, message_id: int) -> tuple[int, ...] | None:
+        sql = "SELECT messages FROM replies WHERE key = ?"
+        row = self._run(lambda db: db.execute(sql, (f"{chat_id}:{message_id}",)).fetchone())
+        if isinstance(row, MemoryRecords):
+            return await row.replies(chat_id, message_id)
+        return tuple(int(m) for m in json.loads(row[0])) if row else None
 
     async def published(self, keys: Sequence[str]) -> set[str]:
         def read(db: sqlite3.Connection) -> set[str]:

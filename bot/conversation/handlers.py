@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import html
 import logging
 import re
@@ -82,8 +81,6 @@ APOLOGY_ATTEMPTS = 2
 _FRESH = filters.UpdateType.MESSAGE  # commands: an edited /help is not answered again
 _QUESTIONS = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
 """Questions: an edited question updates the reply to it (``Pasokh._send_answer``)."""
-ANSWERS_KEPT = 10_000
-"""Replies remembered per process, so that an edited question edits its reply instead of adding one."""
 
 
 LISTED = 20
@@ -177,8 +174,6 @@ class Pasokh:
         self.reloads = backend.reloads
         self.metrics = metrics
         self.started = time.monotonic()
-        self._answers: collections.OrderedDict[tuple[int, int], list[int]] = collections.OrderedDict()
-        """(chat, question message) -> the messages that answered it, the newest ``ANSWERS_KEPT``."""
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         """Add every handler to ``application``, admins' commands before their refusal."""
@@ -247,13 +242,14 @@ class Pasokh:
 
     async def _send_answer(self, message: Message, messages: list[str], markup: InlineKeyboardMarkup | None) -> None:
         """Reply with ``messages`` (the keyboard under the last); for an edited question, edit the reply
-        it got instead, when this process sent it and it has as many messages (else reply once more)."""
-        key = (message.chat.id, message.message_id)
-        earlier = self._answers.get(key) if message.edit_date is not None else None
+        it got instead, when the records know it (any worker may have sent it, before a restart too) and
+        it has as many messages (else reply once more, and the next edit edits that reply)."""
+        chat_id, message_id = message.chat.id, message.message_id
+        earlier = await self.records.replies(chat_id, message_id) if message.edit_date is not None else None
         if earlier is not None and len(earlier) == len(messages):
             try:
-                for i, (message_id, text) in enumerate(zip(earlier, messages, strict=True)):
-                    await self._edit(message, message_id, text, markup if i == len(messages) - 1 else None)
+                for i, (reply_id, text) in enumerate(zip(earlier, messages, strict=True)):
+                    await self._edit(message, reply_id, text, markup if i == len(messages) - 1 else None)
             except BadRequest as exc:  # the reply was deleted meanwhile, say: answer anew
                 _logger.info("could not edit the reply to an edited question (%s); replying again", exc)
             else:
@@ -264,10 +260,7 @@ class Pasokh:
             reply = await self._reply(message, text, html_text=True, markup=markup if last else None)
             if reply is not None:
                 sent.append(reply.message_id)
-        self._answers[key] = sent
-        self._answers.move_to_end(key)
-        while len(self._answers) > ANSWERS_KEPT:
-            self._answers.popitem(last=False)
+        await self.records.remember_replies(chat_id, message_id, sent)
 
     async def private(self, update: Update, context: Context) -> None:
         """A private message: the whole text is the question."""

@@ -20,7 +20,7 @@ import regex
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from retrieval import Collection, Index
-from retrieval.answer import TEXTS, Answer, Outcome, Passage, source_lines, to_persian_digits
+from retrieval.answer import TEXTS, Answer, Outcome, Passage, format_date, to_persian_digits
 
 __all__ = [
     "BOLD",
@@ -89,9 +89,13 @@ def first_pieces(result: Answer) -> list[Piece]:
 
 def source_pieces(passage: Passage) -> list[Piece]:
     """The title (bold) and the date of a passage's article."""
-    pieces: list[Piece] = [("📰 ", PLAIN), (passage.title, BOLD)]
-    if passage.date is not None:
-        pieces.append((f"\n📅 {passage.date}", PLAIN))
+    return _source(passage.title, passage.date)
+
+
+def _source(title: str, date: str | None) -> list[Piece]:
+    pieces: list[Piece] = [("📰 ", PLAIN), (title, BOLD)]
+    if date is not None:
+        pieces.append((f"\n📅 {date}", PLAIN))
     return pieces
 
 
@@ -164,9 +168,8 @@ def isolated(text: str) -> str:
 def article_pieces(index: Index | Collection, article_position: int, limit: int | None = None) -> list[Piece]:
     """A whole article: its title in bold, its date, and its paragraphs; with ``limit``, only the
     sentences that begin within its first ``limit`` characters (what can be sent of it)."""
-    source = source_lines(index.articles[article_position])
-    pieces: list[Piece] = [(source[0][:2], PLAIN), (source[0][2:], BOLD)]
-    pieces += [("\n" + line, PLAIN) for line in source[1:]]
+    article = index.articles[article_position]
+    pieces = _source(article.display_title, format_date(article.date) if article.date is not None else None)
     parts: list[str] = []
     length, paragraph = sum(len(text) for text, _ in pieces), None
     for sentence in index.article_sentences(article_position):

@@ -9,6 +9,9 @@ key                        type    what
 ``unanswered``             list    unanswered questions, newest first, ``UNANSWERED_KEPT`` at most
 ``asked``                  hash    question id -> chat and question, for result buttons; the
                                    newest ``ASKED_KEPT`` (ids from ``asked:id``)
+``replies:<chat>:<msg>``    string  the bot's messages that answered message ``msg`` (a JSON list), so
+                                   an edit of the question edits them at any worker; expire after
+                                   ``REPLIES_SECONDS``
 ``index:version``          int     bumped by every successful ``/reload``
 ``index:announced``        float   when it was last bumped (Unix time)
 ``reload``                 pubsub  ``{"version", "at", "by"}`` after each bump
@@ -20,7 +23,7 @@ key                        type    what
 module              what
 ==================  =====================================================================
 ``connection``      ``SharedRedis``: the worker's client, and whether Redis answers now
-``records``         ``RedisRecords``: counters, the unanswered log, asked questions
+``records``         ``RedisRecords``: counters, the unanswered log, asked questions, replies
 ``limits``          ``SharedGuard`` and ``SharedRateLimiter``: flood limits for all workers
 ``reloads``         ``ReloadSync``: a ``/reload`` at one worker reaches every worker
 ==================  =====================================================================

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import cast
 
-from bot.backend.interfaces import ASKED_KEPT, UNANSWERED_KEPT, Asked, Unanswered
+from bot.backend.interfaces import ASKED_KEPT, REPLIES_SECONDS, UNANSWERED_KEPT, Asked, Unanswered
 from bot.backend.shared.connection import TIMEOUT, SharedRedis
 
 __all__ = ["RedisRecords"]
@@ -82,6 +82,19 @@ class RedisRecords:
             return None
         record = json.loads(raw)
         return Asked(question_id, int(record["chat_id"]), str(record["question"]))
+
+    async def remember_replies(self, chat_id: int, message_id: int, replies: Sequence[int]) -> None:
+        key, value = self.shared.key("replies", chat_id, message_id), json.dumps(list(replies))
+        await self.shared.attempt("replies", lambda: self.shared.client.set(key, value, ex=REPLIES_SECONDS), None)
+
+    async def replies(self, chat_id: int, message_id: int) -> tuple[int, ...] | None:
+        """During an outage: None (an edited question is then answered once more)."""
+
+        async def find() -> tuple[int, ...] | None:
+            raw = await self.shared.client.get(self.shared.key("replies", chat_id, message_id))
+            return None if raw is None else tuple(int(m) for m in json.loads(raw))
+
+        return await self.shared.attempt("replies", find, None)
 
     async def published(self, keys: Sequence[str]) -> set[str]:
         """During an outage: none (an item published again replaces its own article, see ``bot.feeds``)."""

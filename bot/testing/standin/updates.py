@@ -228,6 +228,11 @@ class IncomingUpdates(StandinState):
         message = next(iter(v for k, v in injected.update.items() if k != "update_id"))
         del self._messages[message["chat"]["id"], message["message_id"]]
 
+    def delete_sent(self, chat_id: int, message_id: int) -> None:
+        """Delete one of the bot's messages, as the user may in a private chat (or an admin in a group):
+        editing it then fails with "message to edit not found"."""
+        del self._messages[chat_id, message_id], self._sent[chat_id, message_id]
+
     def _open_query(self, user_id: int) -> str:
         """A fresh callback or inline query id, open until the bot answers it."""
         query_id = f"{self._next_serial()}{user_id}"
