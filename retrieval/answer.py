@@ -29,6 +29,7 @@ __all__ = [
     "distinct_passages",
     "format_date",
     "marked_spans",
+    "no_answer_text",
     "plain_reply",
     "to_persian_digits",
 ]
@@ -83,6 +84,15 @@ TEXTS = {
     Outcome.GOODBYE: "خدانگهدار! هر وقت پرسشی دربارهٔ خبرها داشتید، من اینجا هستم.",
     Outcome.EMPTY: f"لطفاً پرسش خود را بنویسید؛ مثلاً: «{EXAMPLE_QUESTION}»",
 }
+PARTIAL = "بخشی از خبرها همین حالا در دسترس نیست؛ اگر پاسخ را نیافتید، چند دقیقهٔ دیگر دوباره بپرسید."
+"""Added to a reply without an answer when some shards did not answer (``Answer.partial``)."""
+
+
+def no_answer_text(result: Answer) -> str:
+    """What a reader is told when ``result`` gives no passage as an answer (and why, when some shards were
+    not reached)."""
+    text = TEXTS.get(result.outcome, TEXTS[Outcome.NOT_FOUND])
+    return f"{text}\n\n{PARTIAL}" if result.partial and result.outcome is Outcome.NOT_FOUND else text
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,12 @@ class Answer:
     hits: tuple[Hit, ...]
     confidence: float = 0.0
     """The no-answer model's probability that the best hit answers (0 when nothing was searched)."""
+    missing: int = 0
+    """Shards of a sharded collection that did not answer in time: the passages come from the others."""
+
+    @property
+    def partial(self) -> bool:
+        return self.missing > 0
 
     @property
     def answered(self) -> bool:
@@ -198,7 +214,8 @@ def answer(index: Ranker, question: str, k: int = 3) -> Answer:
     ranking = index.rank(searched, max(k, 1))
     # The no-answer model's probability that the best passage answers (``retrieval.second``).
     answered = bool(ranking.hits) and ranking.confidence >= second.model().threshold
-    return Answer(question, Outcome.ANSWERED if answered else Outcome.NOT_FOUND, ranking.hits, ranking.confidence)
+    outcome = Outcome.ANSWERED if answered else Outcome.NOT_FOUND
+    return Answer(question, outcome, ranking.hits, ranking.confidence, ranking.missing)
 
 
 def _courtesy(words: Sequence[str]) -> Outcome:
@@ -245,7 +262,7 @@ def plain_reply(result: Answer) -> str:
     """Return the plain-text message for an answer, as the bot would send it (without formatting):
     the answering sentence on a line of its own, between its neighbours, then the source."""
     if not result.answered or not result.passages:
-        return TEXTS.get(result.outcome, TEXTS[Outcome.NOT_FOUND])
+        return no_answer_text(result)
     best = result.passages[0]
     return "\n".join([*(s for s in (best.before, best.sentence, best.after) if s), "", *source_lines(best.hit.article)])
 

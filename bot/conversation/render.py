@@ -20,7 +20,7 @@ import regex
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from retrieval import Collection, Index
-from retrieval.answer import TEXTS, Answer, Outcome, Passage, format_date, to_persian_digits
+from retrieval.answer import Answer, Passage, format_date, no_answer_text, to_persian_digits
 
 __all__ = [
     "BOLD",
@@ -84,7 +84,7 @@ def first_pieces(result: Answer) -> list[Piece]:
     """The first reply to a question: the best passage, or the polite "no answer"."""
     if result.answered and result.passages:
         return passage_pieces(result, 0)
-    return [(TEXTS.get(result.outcome, TEXTS[Outcome.NOT_FOUND]), PLAIN)]
+    return [(no_answer_text(result), PLAIN)]
 
 
 def source_pieces(passage: Passage) -> list[Piece]:
