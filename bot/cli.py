@@ -2,7 +2,7 @@
 
     pasokh ask [--seeds DIR | --index DIR] [--top K] [--json] QUESTION   (QUESTION "-": one a line from stdin)
     pasokh chat [--seeds DIR | --index DIR]
-    pasokh index build [--seeds DIR] --out DIR
+    pasokh index build [--seeds DIR] --out DIR [--shards N [--ray ADDRESS]]
     pasokh index stats [--seeds DIR | --index DIR]
     pasokh run [--debug] [--webhook-url URL] [--listen ADDR] [--port N]
 
@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from bot import terminal
+from bot.settings import ray_address
 from bot.terminal import PROGRAM, UsageError
 
 __all__ = ["main"]
@@ -82,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     build = index_commands.add_parser("build", help="build an index from the seeds and save it")
     _source_options(build, index=False)
     build.add_argument("--out", required=True, metavar="DIR", help="folder to write the index to")
+    build.add_argument(
+        "--shards",
+        type=_whole(1, 1024),
+        default=1,
+        metavar="N",
+        help="split the articles into N shards (a sharded build, for serving over a Ray cluster)",
+    )
+    build.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=ray_address(),
+        help="build the shards as Ray tasks on this cluster (auto, host:port; default $PASOKH_RAY_ADDRESS)",
+    )
     build.set_defaults(handler=terminal.cmd_index_build)
     stats = index_commands.add_parser("stats", help="articles, sentences, vocabulary, size, build time")
     _source_options(stats)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from bot.publishing import Outcome, PublishReport, seed_name
 from retrieval import ArticleInfo, Flawed, Index, IndexFileError, Rejected, SeedsError, SeedSet, build_index, load_seeds
-from retrieval.collection import Collection, load_delta, reconcile, save_delta
+from retrieval.collection import Collection, Served, load_delta, reconcile, save_delta
 from retrieval.errors import FolderProblem
 from retrieval.folders import remove_file, write_file
 from retrieval.seeds import SEED_SUFFIXES, Article, load_bytes, load_file_checked, seed_files
@@ -85,7 +85,7 @@ SHRINK_LIMIT = 0.2
 """Share of the current articles a reload may drop without an admin's confirmation."""
 
 
-def _shrinks(old: Collection, new: Collection) -> bool:
+def _shrinks(old: Served, new: Served) -> bool:
     """Whether ``new`` lacks more than ``SHRINK_LIMIT`` of the articles of ``old``."""
     gone = len({a.id for a in old.articles} - {a.id for a in new.articles})
     return gone > max(SHRINK_LIMIT * len(old.articles), 1)
@@ -95,7 +95,7 @@ class Stopping(Exception):
     """The library was closed (the bot is stopping) while it loaded or built an index."""
 
 
-def _digests(index: Collection) -> dict[str, str]:
+def _digests(index: Served) -> dict[str, str]:
     return {a.id: a.digest for a in index.articles}
 
 
@@ -147,7 +147,7 @@ class Library:
     def __init__(self, seeds_dir: Path, index_dir: Path | None = None) -> None:
         self.seeds_dir = seeds_dir
         self.index_dir = index_dir
-        self._index: Collection | None = None
+        self._index: Served | None = None
         self._rejected: tuple[Rejected, ...] = ()
         self._flawed: tuple[Flawed, ...] = ()
         self._writing = asyncio.Lock()
@@ -164,7 +164,7 @@ class Library:
         ``follow``); it handles its own failures."""
 
     @property
-    def index(self) -> Collection:
+    def index(self) -> Served:
         """The current collection (raises before ``open()``)."""
         if self._index is None:
             raise RuntimeError("the library is not open yet")
@@ -185,6 +185,15 @@ class Library:
         """Seed files skipped by the last successful load."""
         return self._rejected
 
+    def shards_up(self) -> list[int] | None:
+        """Replicas answering, per shard, when the index is sharded over a cluster (``bot.sharded``); None
+        for an index served here."""
+        return None
+
+    def shard_counts(self) -> dict[str, int]:
+        """Shards left out of a question (``missed``) and replicas replaced mid-question (``failed_over``)."""
+        return {}
+
     def close(self) -> None:
         """The bot is stopping: a load or build under way stops at its next file or batch of articles
         (``Stopping``), so that shutdown never waits for a whole build."""
@@ -195,7 +204,7 @@ class Library:
         if self._stopping.is_set():
             raise Stopping(f"stopped after {done} of {total}")
 
-    def open(self) -> Collection:
+    def open(self) -> Served:
         """Load the saved index when it matches the seeds, else build one (and save it). Blocking.
 
         Raises ``SeedsError`` when the seeds folder is missing or holds nothing loadable, ``Stopping`` when
@@ -256,7 +265,7 @@ class Library:
         else:
             self._saved_delta = (collection.delta, collection.hidden)
 
-    def _load_and_build(self) -> tuple[Collection, SeedSet]:
+    def _load_and_build(self) -> tuple[Served, SeedSet]:
         seeds = load_seeds(self.seeds_dir, progress=self._check)
         return Collection.of(self._build(seeds)), seeds
 
@@ -473,7 +482,7 @@ class Library:
             articles=len(index.articles),
         )
 
-    def _apply(self, article_id: str, apply: Callable[[], None], *, removing: bool) -> Collection:
+    def _apply(self, article_id: str, apply: Callable[[], None], *, removing: bool) -> Served:
         """Change the folder, then make the collection with that one article changed (only the delta is
         built); put the files back if anything fails."""
         old = self.index
@@ -518,6 +527,7 @@ class Library:
                 _logger.warning("could not read the seeds folder to catch up: %s", exc)
                 return
             current = self.index
+            assert isinstance(current, Collection)  # a sharded library catches up its own way
             caught = await asyncio.to_thread(reconcile, current.main, current.delta, seeds)
             if caught is not None and _digests(caught) != _digests(current):
                 self._index = caught
@@ -539,11 +549,12 @@ class Library:
         self._index = new  # the worker that published saved the delta; a restart reconciles with the seeds anyway
         return True
 
-    def _swap(self, collection: Collection, read_at: float) -> Collection:
+    def _swap(self, collection: Served, read_at: float) -> Served:
         """Serve ``collection``, then save its delta. In the worker thread: a publication cancelled once its
         file is written still serves it."""
         self._index, self.loaded_at = collection, read_at
-        self._save_delta(collection)
+        if isinstance(collection, Collection):
+            self._save_delta(collection)
         return collection
 
     def _read_back(self, article_id: str, files: list[Path]) -> Article | None:
@@ -578,7 +589,9 @@ class Library:
             _logger.warning("compaction stopped, the delta stays: %s", exc)
             return
         async with self._writing:
-            rebased = await _to_the_end(lambda: self.index.rebase(main))
+            current = self.index
+            assert isinstance(current, Collection)  # a sharded library compacts its own way
+            rebased = await _to_the_end(lambda: current.rebase(main))
             if rebased is None:
                 _logger.warning("compaction dropped: an article changed meanwhile is not at hand")
                 return

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["BUNDLED_SEEDS", "DEFAULT_API_BASE_URL", "Settings", "SettingsError", "default_seeds_dir"]
+__all__ = [
+    "BUNDLED_SEEDS",
+    "DEFAULT_API_BASE_URL",
+    "ClusterSettings",
+    "Settings",
+    "SettingsError",
+    "default_seeds_dir",
+    "ray_address",
+]
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 BUNDLED_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -129,6 +137,43 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """The index sharded over a Ray cluster (README, "Past one machine")."""
+
+    address: str
+    """The Ray cluster to join: ``auto`` (the one this machine is a node of), ``host:6379``, ``ray://host:10001``."""
+    shards: int = 4
+    replicas: int = 2
+    deadline: float = 1.0
+    """Seconds a question waits for a shard before it is answered from the others."""
+
+
+def ray_address(environ: Mapping[str, str] | None = None) -> str | None:
+    """``$PASOKH_RAY_ADDRESS``: the Ray cluster of a sharded index (the bot's and ``pasokh index build``'s)."""
+    env = os.environ if environ is None else environ
+    return env.get("PASOKH_RAY_ADDRESS", "").strip() or None
+
+
+def _cluster(env: Mapping[str, str], index_dir: str) -> ClusterSettings | None:
+    address = ray_address(env)
+    if not address:
+        return None
+    if not index_dir:
+        raise SettingsError(
+            "PASOKH_RAY_ADDRESS needs PASOKH_INDEX_DIR: the folder the shards are saved in, at the same path on "
+            "every node of the Ray cluster (shared storage)"
+        )
+    if any(c.isspace() for c in address) or len(address) > 300:
+        raise SettingsError("PASOKH_RAY_ADDRESS must be auto, host:port or ray://host:port")
+    return ClusterSettings(
+        address,
+        shards=_positive_int(env, "PASOKH_SHARDS", 4),
+        replicas=_positive_int(env, "PASOKH_SHARD_REPLICAS", 2),
+        deadline=_positive_int(env, "PASOKH_SHARD_DEADLINE_MS", 1000) / 1000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """What the bot needs to run. Build with ``Settings.from_env()``."""
 
@@ -150,6 +195,8 @@ class Settings:
     """RSS or Atom feeds whose new items become articles."""
     feed_minutes: int = 5
     """Minutes between two polls of a feed that works."""
+    cluster: ClusterSettings | None = None
+    """The index sharded over a Ray cluster; None: the whole index in this process."""
 
     @property
     def file_base_url(self) -> str:
@@ -197,4 +244,5 @@ class Settings:
             channel_ids=_channel_ids(env.get("PASOKH_CHANNEL_IDS", "")),
             feeds=_feeds(env.get("PASOKH_FEEDS", "")),
             feed_minutes=_positive_int(env, "PASOKH_FEED_MINUTES", 5),
+            cluster=_cluster(env, index_dir),
         )

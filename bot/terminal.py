@@ -20,8 +20,9 @@ from bot.settings import default_seeds_dir
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from retrieval import Collection, Index, SeedSet
+    from retrieval import Index, SeedSet
     from retrieval.answer import Answer
+    from retrieval.collection import Served
 
 __all__ = ["PROGRAM", "UsageError", "cmd_ask", "cmd_chat", "cmd_index_build", "cmd_index_stats"]
 
@@ -102,14 +103,17 @@ def open_index(args: argparse.Namespace) -> Index:
     return build_from_seeds(Path(args.seeds) if args.seeds else default_seeds_dir())
 
 
-def open_collection(args: argparse.Namespace) -> Collection:
-    """Load ``--index`` with the delta saved beside it (articles published since it was built), or build
-    from ``--seeds``."""
+def open_collection(args: argparse.Namespace) -> Served:
+    """Load ``--index`` with the delta saved beside it (articles published since it was built), or a sharded
+    build (its shards searched in this process), or build from ``--seeds``."""
     from retrieval import Collection, IndexFileError
     from retrieval.collection import load_collection
+    from retrieval.shards import Sharded, is_sharded
 
     if getattr(args, "index", None):
         try:
+            if is_sharded(Path(args.index)):
+                return Sharded.open(Path(args.index))
             return load_collection(Path(args.index))
         except IndexFileError as exc:
             raise UsageError(str(exc)) from None
@@ -138,6 +142,7 @@ def _as_json(result: Answer) -> str:
             "question": result.question,
             "answered": result.answered,
             "confidence": round(result.confidence, 4),
+            "partial": result.partial,
             "reply": plain_reply(result),
             "passages": hits_as_dicts(result.hits, result.asked),
         },
@@ -202,6 +207,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
+    if args.shards > 1 or args.ray:
+        return _build_shards(args)
     from retrieval.store import save_index
 
     index = build_from_seeds(Path(args.seeds) if args.seeds else default_seeds_dir())
@@ -215,7 +222,46 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_shards(args: argparse.Namespace) -> int:
+    """``index build --shards N``: the articles split into N shards, as Ray tasks with ``--ray``."""
+    from retrieval import IndexFileError, PasokhError
+    from retrieval.shards import InProcess, Runner, build_sharded, is_sharded, read_whole_manifest
+
+    seeds = load_seed_set(Path(args.seeds) if args.seeds else default_seeds_dir())
+    out = Path(args.out)
+    runner: Runner = InProcess()
+    if args.ray:
+        from retrieval.cluster import RayRunner, connect
+
+        try:
+            connect(args.ray)
+        except PasokhError as exc:
+            raise UsageError(str(exc)) from None
+        runner = RayRunner()
+    generation = 1
+    if is_sharded(out):  # the next generation: replicas serving this folder load it beside the current one
+        try:
+            generation = int(read_whole_manifest(out)["generation"]) + 1
+        except (IndexFileError, TypeError, ValueError):
+            generation = 1
+    try:
+        manifest = build_sharded(seeds, args.shards, out, generation=generation, runner=runner)
+    except OSError as exc:
+        raise UsageError(f"cannot write the shards to {out}: {exc.strerror or exc}") from None
+    print(
+        f"saved {manifest['seeds']['articles']} articles, {manifest['seeds']['sentences']} sentences in "
+        f"{len(manifest['shards'])} shards to {out}, generation {generation} "
+        f"(built in {manifest['build_seconds']:.2f} s)"
+    )
+    return 0
+
+
 def cmd_index_stats(args: argparse.Namespace) -> int:
+    if getattr(args, "index", None):
+        from retrieval.shards import is_sharded
+
+        if is_sharded(Path(args.index)):
+            return _shard_stats(Path(args.index))
     index = open_index(args)
     manifest = index.manifest
     size = (
@@ -232,6 +278,37 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
         ("built at", manifest["built_at"]),
         ("seeds fingerprint", manifest["seeds"]["fingerprint"][:16]),
     ]
+    _print_rows(rows)
+    return 0
+
+
+def _shard_stats(folder: Path) -> int:
+    """``index stats`` of a sharded build: the whole, then each shard (each checked as it is loaded)."""
+    from retrieval import IndexFileError
+    from retrieval.shards import load_shard, load_sharded
+
+    try:
+        manifest, _ = load_sharded(folder)
+        shards = [load_shard(folder, i, manifest) for i in range(len(manifest["shards"]))]
+    except IndexFileError as exc:
+        raise UsageError(str(exc)) from None
+    size = sum(entry["bytes"] for entry in manifest["files"].values())
+    size += sum(entry["bytes"] for shard in shards for entry in shard.manifest["files"].values())
+    rows: list[tuple[str, object]] = [
+        ("articles", manifest["seeds"]["articles"]),
+        ("sentences", manifest["seeds"]["sentences"]),
+        ("vocabulary", f"{manifest['terms']} terms"),
+        ("shards", ", ".join(f"{len(s)}" for s in shards) + " sentences"),
+        ("generation", manifest["generation"]),
+        ("size", f"{size / 1e6:.2f} MB on disk"),
+        ("build time", f"{manifest['build_seconds']:.2f} s"),
+        ("built at", manifest["built_at"]),
+        ("seeds fingerprint", manifest["seeds"]["fingerprint"][:16]),
+    ]
+    _print_rows(rows)
+    return 0
+
+
+def _print_rows(rows: list[tuple[str, object]]) -> None:
     for name, value in rows:
         print(f"{name:<18} {value}")
-    return 0

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.errors import PasokhError
+from retrieval.errors import ClusterError, PasokhError
 from retrieval.index import ArticleInfo, Plan
 from retrieval.sentences import Sentence
 from retrieval.shards import Details, ShardReply, ShardServer, read_whole_manifest
@@ -47,10 +47,6 @@ DEADLINE = 1.0
 """Seconds a question waits for a shard (all its replicas taken together) before going on without it."""
 CALL_TIMEOUT = 60.0
 """Seconds a replica has to load a generation, or to answer an administrative call."""
-
-
-class ClusterError(PasokhError):
-    """Ray cannot be reached, or the shards cannot be started or loaded."""
 
 
 def _ray() -> Any:
@@ -186,9 +182,11 @@ class RayShards:
         replicas = self.actors[shard]
         return replicas[turn % len(replicas)]
 
-    def search(self, plan: Plan, n: int, detailed: int, generation: int) -> list[ShardReply | None]:
+    def search(
+        self, plan: Plan, n: int, detailed: int, generation: int, hidden: frozenset[str] = frozenset()
+    ) -> list[ShardReply | None]:
         found = self._fan_out(
-            lambda _, actor: actor.candidates.remote(plan, n, detailed, generation), range(self.shards)
+            lambda _, actor: actor.candidates.remote(plan, n, detailed, generation, hidden), range(self.shards)
         )
         return [found[shard] for shard in range(self.shards)]
 

@@ -33,7 +33,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self
 
 import numpy as np
 
@@ -56,7 +56,16 @@ from retrieval.second import CANDIDATES
 from retrieval.seeds import Article, SeedSet
 from retrieval.sentences import Sentence
 
-__all__ = ["DELTA_SENTENCES", "Collection", "delta_folder", "load_collection", "load_delta", "reconcile", "save_delta"]
+__all__ = [
+    "DELTA_SENTENCES",
+    "Collection",
+    "Served",
+    "delta_folder",
+    "load_collection",
+    "load_delta",
+    "reconcile",
+    "save_delta",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -68,6 +77,34 @@ MIN_DELTA = 500
 """A small main index still takes this many sentences in its delta before compacting."""
 FRESH_SENTENCES = 300
 """The delta's second tier, rebuilt at each change, joins the first past this many sentences."""
+
+
+class Served(Protocol):
+    """What the bot serves and changes one article at a time: a ``Collection``, or a sharded collection
+    (``retrieval.shards.Sharded``). Immutable: a change returns a new one."""
+
+    @property
+    def articles(self) -> tuple[ArticleInfo, ...]: ...
+
+    @property
+    def manifest(self) -> Mapping[str, Any]: ...
+
+    @property
+    def delta_sentences(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def rank(self, question: str, k: int = 3) -> Ranking: ...
+
+    def search(self, question: str, k: int = 3) -> list[Hit]: ...
+
+    def article_sentences(self, article: int) -> list[Sentence]: ...
+
+    def with_article(self, article: Article | Analysed) -> Self: ...
+
+    def without(self, article_id: str) -> Self: ...
+
+    def needs_compaction(self) -> bool: ...
 
 
 @dataclass(frozen=True, eq=False)

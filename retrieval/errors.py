@@ -41,3 +41,7 @@ class IndexFileError(PasokhError):
 
 class RecipeMismatch(IndexFileError):
     """A saved index was built with settings or library versions other than the running ones."""
+
+
+class ClusterError(PasokhError):
+    """The Ray cluster of a sharded index cannot be reached, or its shards cannot be started or loaded."""

@@ -62,6 +62,7 @@ from retrieval.sentences import Sentence
 
 __all__ = [
     "Counts",
+    "Details",
     "InProcess",
     "Lexicon",
     "LocalShards",
@@ -70,12 +71,16 @@ __all__ = [
     "ShardServer",
     "Sharded",
     "Transport",
+    "best_rows",
     "build_sharded",
     "count",
+    "detailed_share",
     "is_sharded",
     "load_shard",
     "load_sharded",
     "merge_counts",
+    "read_whole_manifest",
+    "reconcile_sharded",
     "shard_folder",
     "shard_of",
     "split",
@@ -84,7 +89,6 @@ __all__ = [
 FORMAT = 1
 _SHARD_BITS = 40
 """A candidate's id across shards: its shard above these bits, its row below (a shard holds < 2⁴⁰ rows)."""
-MANIFEST_LIMIT = 1_000_000
 
 
 def shard_of(article_id: str, shards: int) -> int:
@@ -470,6 +474,7 @@ class ShardServer:
     def __init__(self, folder: Path | str, shard: int) -> None:
         self.shard = shard
         self.indexes: dict[int, Index] = {}
+        self._masked: tuple[int, frozenset[str], np.ndarray | None] = (0, frozenset(), None)
         self.load(folder)
 
     def load(self, folder: Path | str) -> int:
@@ -501,20 +506,42 @@ class ShardServer:
         """Every sentence of the shard's article ``article``, in order."""
         return self._index(generation).article_sentences(article)
 
-    def candidates(self, plan: Plan, n: int, detailed: int, generation: int) -> ShardReply:
-        """The shard's best ``n`` rows for ``plan``, the first ``detailed`` with their ``Details``."""
+    def candidates(
+        self, plan: Plan, n: int, detailed: int, generation: int, hidden: frozenset[str] = frozenset()
+    ) -> ShardReply:
+        """The shard's best ``n`` rows for ``plan``, the first ``detailed`` with their ``Details``; the
+        articles whose ids are ``hidden`` (replaced or removed since the build) are left out."""
         index = self._index(generation)
-        query = index.localize(plan)
-        if len(query.terms) and n > 0:
-            rows, scores = index.scorer.top(query.terms, query.weights, n, query.boosts)
-        else:
-            rows, scores = _EMPTY, np.empty(0, dtype=np.float32)
-        return ShardReply(self.shard, rows, scores, _details(index, query.view, rows[:detailed]))
+        return best_rows(index, plan, n, detailed, shard=self.shard, hidden=self._mask(generation, hidden))
+
+    def _mask(self, generation: int, hidden: frozenset[str]) -> np.ndarray | None:
+        """The rows of the hidden articles (the last mask is kept: every question names the same ones)."""
+        if not hidden:
+            return None
+        if self._masked[:2] != (generation, hidden):
+            index = self._index(generation)
+            positions = [i for i, a in enumerate(index.articles) if a.id in hidden]
+            mask = np.isin(index.sentence_article, positions) if positions else None
+            self._masked = (generation, hidden, mask)
+        return self._masked[2]
 
     def details(self, plan: Plan, rows: np.ndarray, generation: int) -> Details:
         """The ``Details`` of ``rows`` (some of the best for ``plan``)."""
         index = self._index(generation)
         return _details(index, index.localize(plan).view, rows)
+
+
+def best_rows(
+    index: Index, plan: Plan, n: int, detailed: int, *, shard: int, hidden: np.ndarray | None = None
+) -> ShardReply:
+    """An index's best ``n`` rows for ``plan`` (none where ``hidden``), the first ``detailed`` with their
+    ``Details``: what a shard answers, under the number ``shard``."""
+    query = index.localize(plan)
+    if len(query.terms) and n > 0:
+        rows, scores = index.scorer.top(query.terms, query.weights, n, query.boosts, hidden=hidden)
+    else:
+        rows, scores = _EMPTY, np.empty(0, dtype=np.float32)
+    return ShardReply(shard, rows, scores, _details(index, query.view, rows[:detailed]))
 
 
 def _details(index: Index, view: QuestionView, rows: np.ndarray) -> Details:
@@ -552,7 +579,9 @@ class Transport(Protocol):
 
     shards: int
 
-    def search(self, plan: Plan, n: int, detailed: int, generation: int) -> list[ShardReply | None]: ...
+    def search(
+        self, plan: Plan, n: int, detailed: int, generation: int, hidden: frozenset[str] = frozenset()
+    ) -> list[ShardReply | None]: ...
 
     def details(self, wanted: Mapping[int, np.ndarray], plan: Plan, generation: int) -> dict[int, Details | None]:
         """For each shard of ``wanted``, the ``Details`` of those rows (None: no answer in time)."""
@@ -575,8 +604,10 @@ class LocalShards:
         manifest = read_whole_manifest(folder)
         return cls([ShardServer(folder, i) for i in range(len(manifest["shards"]))])
 
-    def search(self, plan: Plan, n: int, detailed: int, generation: int) -> list[ShardReply | None]:
-        return [server.candidates(plan, n, detailed, generation) for server in self.servers]
+    def search(
+        self, plan: Plan, n: int, detailed: int, generation: int, hidden: frozenset[str] = frozenset()
+    ) -> list[ShardReply | None]:
+        return [server.candidates(plan, n, detailed, generation, hidden) for server in self.servers]
 
     def details(self, wanted: Mapping[int, np.ndarray], plan: Plan, generation: int) -> dict[int, Details | None]:
         return {shard: self.servers[shard].details(plan, rows, generation) for shard, rows in wanted.items()}
@@ -597,22 +628,55 @@ def detailed_share(n: int, shards: int) -> int:
 
 @dataclass(frozen=True, eq=False)
 class Sharded:
-    """One generation of a sharded collection, searched as one index (see the module docstring). Never
-    mutated: a reload makes the next generation's and swaps it whole, as an ``Index`` is swapped."""
+    """One generation of a sharded collection, and the articles changed since it was built, searched as one
+    index (see the module docstring). Never mutated: a change or a reload makes a new one, swapped whole, as
+    an ``Index`` or a ``Collection`` is.
+
+    Articles published or removed since the shards were built are served from a ``delta`` here, weighted
+    with the whole's statistics (``build_index(..., statistics=...)``): the shards' articles they replace
+    are ``hidden`` (each question tells the shards which). A later build of the shards folds them in."""
 
     manifest: Mapping[str, Any]
     lexicon: Lexicon
     transport: Transport
+    added: tuple[Analysed, ...] = ()
+    """The delta's articles, analysed, in its order."""
+    hidden: frozenset[str] = frozenset()
+    """Ids of the shards' articles replaced or removed since they were built."""
+    delta: Index | None = field(default=None)
     articles: tuple[ArticleInfo, ...] = field(init=False)
-    """Every shard's articles, shard after shard: a sentence's ``article`` is a position here."""
-    _offsets: np.ndarray = field(init=False, repr=False)
+    """The articles served: the shards' not hidden, shard after shard, then the delta's. A sentence's
+    ``article`` is a position here."""
+    _shard_articles: list[tuple[ArticleInfo, ...]] = field(init=False, repr=False)
+    _positions: list[np.ndarray] = field(init=False, repr=False)
+    """For each shard, each of its articles' position in ``articles`` (-1: hidden)."""
+    _where: list[tuple[int, int]] = field(init=False, repr=False)
+    """For each served position, its shard (the delta: ``shards``) and its position there."""
 
     def __post_init__(self) -> None:
         parts = self.transport.articles(self.generation)
-        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in parts], out=offsets[1:])
-        object.__setattr__(self, "articles", tuple(a for part in parts for a in part))
-        object.__setattr__(self, "_offsets", offsets)
+        served: list[ArticleInfo] = []
+        where: list[tuple[int, int]] = []
+        positions = []
+        for shard, part in enumerate(parts):
+            position = np.full(len(part), -1, dtype=np.int64)
+            for local, info in enumerate(part):
+                if info.id not in self.hidden:
+                    position[local] = len(served)
+                    served.append(info)
+                    where.append((shard, local))
+            positions.append(position)
+        delta = self.delta
+        if delta is None and self.added:
+            delta = build_index(self.added, statistics=self._statistics(self.added))
+            object.__setattr__(self, "delta", delta)
+        if delta is not None:
+            where += [(len(parts), local) for local in range(len(delta.articles))]
+            served += delta.articles
+        object.__setattr__(self, "_shard_articles", parts)
+        object.__setattr__(self, "_positions", positions)
+        object.__setattr__(self, "_where", where)
+        object.__setattr__(self, "articles", tuple(served))
 
     @classmethod
     def open(cls, folder: Path, transport: Transport | None = None) -> Sharded:
@@ -629,26 +693,123 @@ class Sharded:
         return len(self.manifest["shards"])
 
     def __len__(self) -> int:
-        return int(self.manifest["seeds"]["sentences"])
+        """Sentences served (the hidden articles' too, as a collection counts them until compacted)."""
+        return int(self.manifest["seeds"]["sentences"]) + (len(self.delta) if self.delta is not None else 0)
+
+    @property
+    def delta_sentences(self) -> int:
+        return len(self.delta) if self.delta is not None else 0
+
+    def needs_compaction(self) -> bool:
+        """Whether the delta has grown past what is worth building again at each change (the shards are
+        then built again, as their next generation, ``retrieval.collection.DELTA_SENTENCES``)."""
+        from retrieval.collection import DELTA_SENTENCES
+
+        return self.delta_sentences > DELTA_SENTENCES or len(self.hidden) > 0.05 * len(self.articles)
+
+    # -- changes ----------------------------------------------------------------------------------
+
+    def _statistics(self, added: Sequence[Analysed]) -> Statistics:
+        """The whole's statistics with the delta's articles counted in (their new words get an idf)."""
+        counts = count(added)
+        keys = np.concatenate([self.lexicon.keys, counts.keys])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        df = np.zeros(len(unique), dtype=np.int64)
+        np.add.at(df, inverse, np.concatenate([self.lexicon.df, counts.df]))
+        averages = self.manifest["averages"]
+        return Statistics(
+            unique, df, len(self.lexicon) + counts.sentences, (averages["sentence"], averages["paragraph"])
+        )
+
+    def with_article(self, article: Article | Analysed) -> Sharded:
+        """This collection with ``article`` added, or replacing the one with its id (only the delta is built)."""
+        analysed = article if isinstance(article, Analysed) else analyse(article)
+        return self._changed((*(a for a in self.added if a.id != article.id), analysed), article.id)
+
+    def without(self, article_id: str) -> Sharded:
+        """This collection without the article ``article_id``."""
+        return self._changed(tuple(a for a in self.added if a.id != article_id), article_id)
+
+    def _changed(self, added: tuple[Analysed, ...], article_id: str) -> Sharded:
+        in_shards = any(a.id == article_id for part in self._shard_articles for a in part)
+        hidden = self.hidden | {article_id} if in_shards else self.hidden
+        return Sharded(self.manifest, self.lexicon, self.transport, added, hidden)
+
+    def rebase(self, manifest: Mapping[str, Any], lexicon: Lexicon) -> Sharded | None:
+        """The same articles served over the shards' next generation (built from the seeds a while ago):
+        the articles it lacks, or holds in another version, go to the delta. None when one of them is
+        not at hand (changed meanwhile by a file this worker did not see)."""
+        added = {a.id: a for a in self.added}
+        served = {info.id: info.digest for info in self.articles}
+        shards = Sharded(manifest, lexicon, self.transport)
+        built = {info.id: info.digest for info in shards.articles}
+        hidden = frozenset(i for i, digest in built.items() if served.get(i) != digest)
+        delta = []
+        for article_id, digest in served.items():
+            if built.get(article_id) != digest:
+                article = added.get(article_id)
+                if article is None or article.digest != digest:
+                    return None
+                delta.append(article)
+        return Sharded(manifest, lexicon, self.transport, tuple(delta), hidden) if delta or hidden else shards
+
+    # -- sentences --------------------------------------------------------------------------------
 
     def article_sentences(self, article: int) -> list[Sentence]:
         """Every sentence of the article at ``article`` (a position in ``articles``), in order."""
-        shard = int(np.searchsorted(self._offsets, article, side="right")) - 1
-        local = article - int(self._offsets[shard])
-        return [dataclasses.replace(s, article=article) for s in self.transport.article(shard, local, self.generation)]
+        shard, local = self._where[article]
+        if shard == self.shards:
+            assert self.delta is not None
+            sentences = self.delta.article_sentences(local)
+        else:
+            sentences = self.transport.article(shard, local, self.generation)
+        return [dataclasses.replace(s, article=article) for s in sentences]
+
+    # -- the vocabulary of all (``index.Lexicon``) ----------------------------------------------------
+
+    def known(self, keys: np.ndarray) -> np.ndarray:
+        known = self.lexicon.known(keys)
+        return known | self.delta.known(keys) if self.delta is not None else known
+
+    def key_idf(self, keys: np.ndarray) -> np.ndarray:
+        idf = self.lexicon.key_idf(keys)
+        if self.delta is None:
+            return idf
+        return np.where(self.lexicon.known(keys), idf, self.delta.key_idf(keys))
+
+    def key_df(self, keys: np.ndarray) -> np.ndarray:
+        df = self.lexicon.key_df(keys)
+        return df + self.delta.key_df(keys) if self.delta is not None else df
+
+    def spellings(self, word: str) -> list[Spelling]:
+        found = self.lexicon.spellings(word)
+        if self.delta is None:
+            return found
+        words = {s.word: s for s in found}
+        for spelling in self.delta.spellings(word):
+            held = words.get(spelling.word)
+            words[spelling.word] = dataclasses.replace(held, df=held.df + spelling.df) if held else spelling
+        return sorted(words.values(), key=lambda s: (s.edits, s.word))
+
+    # -- search -----------------------------------------------------------------------------------
 
     def search(self, question: str, k: int = 3) -> list[Hit]:
         return list(self.rank(question, k).hits)
 
     def rank(self, question: str, k: int = 3) -> Ranking:
-        """Both stages over every shard (see the module docstring); ``missing`` counts the shards left out."""
-        plan = plan_query(question, self.lexicon)
+        """Both stages over every shard and the delta (see the module docstring); ``missing`` counts the
+        shards left out."""
+        plan = plan_query(question, self)
         if plan is None or not plan.weights or k <= 0 or self._only_common(plan):
             return Ranking((), 0.0)
         n = max(k, CANDIDATES)
-        replies = self.transport.search(plan, n, detailed_share(n, self.shards), self.generation)
+        replies = self.transport.search(plan, n, detailed_share(n, self.shards), self.generation, self.hidden)
         got = {reply.shard: reply for reply in replies if reply is not None and len(reply.rows)}
         missing = sum(reply is None for reply in replies)
+        if self.delta is not None:
+            reply = best_rows(self.delta, plan, n, n, shard=self.shards)
+            if len(reply.rows):
+                got[self.shards] = reply
         # The best of all by score (ids apart across shards: the shard above _SHARD_BITS, the row below).
         best = self._best([(shard, reply.rows, reply.scores) for shard, reply in got.items()], n)
         wanted = {
@@ -671,10 +832,9 @@ class Sharded:
                 extra = more[shard]
                 assert extra is not None
                 rows.append((extra, int(np.flatnonzero(extra.rows == got[shard].rows[i])[0])))
-        shifts = [np.int64(shard) << _SHARD_BITS for shard, _ in best]
-        ids = np.array([d.rows[j] + s for (d, j), s in zip(rows, shifts, strict=True)], dtype=np.int64)
+        shift = np.array([np.int64(shard) << _SHARD_BITS for shard, _ in best], dtype=np.int64)
+        ids = np.array([d.rows[j] for d, j in rows], dtype=np.int64) + shift
         scores = np.array([got[shard].scores[i] for shard, i in best], dtype=np.float32)
-        shift = np.array(shifts, dtype=np.int64)
         relations = Relations(
             *(
                 np.where(column >= 0, column + shift, column)
@@ -708,11 +868,16 @@ class Sharded:
         best = np.lexsort((rows, shard, -scores))[:n]
         return list(zip(shard[best].tolist(), at[best].tolist(), strict=True))
 
+    def _position(self, shard: int, local: int) -> int:
+        if shard == self.shards:
+            return len(self.articles) - len(self.added) + local
+        return int(self._positions[shard][local])
+
     def _hit(
         self, shard: int, row: tuple[Details, int], *, score: float, coverage: float, marked: frozenset[int]
     ) -> Hit:
         details, i = row
-        article = int(self._offsets[shard]) + int(details.relations.article[i])
+        article = self._position(shard, int(details.relations.article[i]))
         sentences: list[Sentence | None] = []
         for j in range(3):
             position, paragraph = (int(v) for v in details.places[i, 2 * j : 2 * j + 2])
@@ -724,6 +889,24 @@ class Sharded:
 
     def _only_common(self, plan: Plan) -> bool:
         """``postings.NEVER_ALONE`` over the whole collection (each shard's own rule sees only its part)."""
-        df = self.lexicon.key_df(np.fromiter(plan.weights, dtype=np.uint64, count=len(plan.weights)))
+        df = self.key_df(np.fromiter(plan.weights, dtype=np.uint64, count=len(plan.weights)))
         held = df[df > 0]
         return bool(len(held)) and int(held.min()) > max(NEVER_ALONE, NEVER_ALONE_FRACTION * len(self))
+
+
+def reconcile_sharded(sharded: Sharded, seeds: SeedSet) -> Sharded | None:
+    """``sharded`` (with no change of its own) serving exactly the articles of ``seeds``: those its shards
+    lack or hold in another version go to its delta, those the seeds lack are hidden. None when that delta
+    would be past the compaction limit (build the shards again instead)."""
+    from retrieval.collection import DELTA_SENTENCES
+
+    built = {info.id: info.digest for info in sharded.articles}
+    changed = [a for a in seeds.articles if built.get(a.id) != a.digest]
+    if sum(len(a.paragraphs) for a in changed) > DELTA_SENTENCES:
+        return None  # paragraphs: a cheap lower bound of sentences
+    wanted = {a.id: a.digest for a in seeds.articles}
+    hidden = frozenset(i for i, digest in built.items() if wanted.get(i) != digest)
+    if not changed and not hidden:
+        return sharded
+    added = tuple(analyse(a) for a in changed)
+    return Sharded(sharded.manifest, sharded.lexicon, sharded.transport, added, hidden)

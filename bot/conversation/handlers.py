@@ -60,8 +60,8 @@ from bot.library import Library, ReloadReport
 from bot.sending import deliver
 from bot.serving.metrics import Metrics
 from bot.settings import Settings
-from retrieval import Collection
 from retrieval.answer import Answer, Outcome, answer
+from retrieval.collection import Served
 from retrieval.errors import FolderProblem
 
 __all__ = ["Pasokh", "feeds_text", "fleet_text"]
@@ -213,7 +213,7 @@ class Pasokh:
 
     # -- questions --------------------------------------------------------------------------------
 
-    async def _search(self, question: str, index: Collection | None = None) -> Answer:
+    async def _search(self, question: str, index: Served | None = None) -> Answer:
         """Search one index (the current one unless given): the whole answer comes from it."""
         return await asyncio.to_thread(answer, self.library.index if index is None else index, question, PAGES)
 

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 import regex
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from retrieval import Collection, Index
 from retrieval.answer import Answer, Passage, format_date, no_answer_text, to_persian_digits
+from retrieval.collection import Served
 
 __all__ = [
     "BOLD",
@@ -165,7 +165,7 @@ def isolated(text: str) -> str:
     return f"\u2068{single_line(text)}\u2069"
 
 
-def article_pieces(index: Index | Collection, article_position: int, limit: int | None = None) -> list[Piece]:
+def article_pieces(index: Served, article_position: int, limit: int | None = None) -> list[Piece]:
     """A whole article: its title in bold, its date, and its paragraphs; with ``limit``, only the
     sentences that begin within its first ``limit`` characters (what can be sent of it)."""
     article = index.articles[article_position]
@@ -183,7 +183,7 @@ def article_pieces(index: Index | Collection, article_position: int, limit: int 
     return pieces
 
 
-def article_messages(index: Index | Collection, article_position: int, most: int, cut_notice: str) -> list[str]:
+def article_messages(index: Served, article_position: int, most: int, cut_notice: str) -> list[str]:
     """An article as at most ``most`` HTML messages; when it needs more, the last is ``cut_notice``.
 
     Only what can be sent is rendered: an article of a 10 MB seed file would otherwise be split into

@@ -36,6 +36,7 @@ from bot.serving.metrics import Metrics
 from bot.serving.updates import PerChatUpdateProcessor
 from bot.serving.web import WebServer
 from retrieval import SeedsError
+from retrieval.errors import ClusterError
 
 __all__ = ["DEFAULT_WEBHOOK_PORT", "Serving", "StartError", "Stopped", "lifecycle", "run_until_signal", "serve"]
 
@@ -206,7 +207,7 @@ async def _open(library: Library, stop: asyncio.Event) -> None:
     try:
         if not await _first(asyncio.to_thread(library.open), stop):
             raise Stopped
-    except SeedsError as exc:
+    except (SeedsError, ClusterError) as exc:
         raise StartError(str(exc)) from None
     except Stopping:
         raise Stopped from None

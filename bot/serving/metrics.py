@@ -8,10 +8,13 @@ numbers at ``GET /metrics``; Prometheus scrapes each worker and sums them.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from bot.library import Library, ReloadReport
 
@@ -72,6 +75,8 @@ class Metrics:
         for reason in ("late", "shutdown"):
             self.drops.labels(reason)
 
+        self.registry.register(_Shards(library))
+
     def _size(self) -> tuple[int, int]:
         """Articles and sentences of the current index; zeros before the library is open."""
         try:
@@ -110,3 +115,31 @@ class Metrics:
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class _Shards(Collector):
+    """A sharded index's shards: replicas up per shard, and the shards' misses and failovers (read from
+    the library at each scrape)."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    def collect(self) -> Iterator[Metric]:
+        up_now = self.library.shards_up()
+        if up_now is None:  # one index, in this process
+            return
+        counts = self.library.shard_counts()
+        missed = CounterMetricFamily(
+            "pasokh_shard_misses", "Shards left out of a question: no replica answered in time"
+        )
+        missed.add_metric([], counts.get("missed", 0))
+        yield missed
+        failovers = CounterMetricFamily(
+            "pasokh_shard_failovers", "Questions a failed replica passed to another of its shard"
+        )
+        failovers.add_metric([], counts.get("failed_over", 0))
+        yield failovers
+        up = GaugeMetricFamily("pasokh_shard_replicas_up", "Replicas of each shard answering", labels=["shard"])
+        for shard, replicas in enumerate(up_now):
+            up.add_metric([str(shard)], replicas)
+        yield up

@@ -66,8 +66,18 @@ def run(
         return 1
 
 
+def _library(settings: Settings) -> Library:
+    """The index the bot answers from: here, or sharded over a Ray cluster (imported only then)."""
+    if settings.cluster is None:
+        return Library(settings.seeds_dir, settings.index_dir)
+    from bot.sharded import ShardedLibrary
+
+    assert settings.index_dir is not None  # the settings require it with a cluster
+    return ShardedLibrary(settings.seeds_dir, settings.index_dir, settings.cluster)
+
+
 def _run(settings: Settings, serving: Serving) -> int:
-    library = Library(settings.seeds_dir, settings.index_dir)  # opened by the lifecycle, /healthz up first
+    library = _library(settings)  # opened by the lifecycle, /healthz up first
     metrics = Metrics(library)
     application = build_application(settings, library, metrics=metrics)
     # Until the Bot API answers, the bot asks again (1 s, then 1.5 times longer each time, up to 30 s).

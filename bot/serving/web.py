@@ -143,6 +143,10 @@ class _HealthHandler(_Handler):
             "index_built_at": index.manifest.get("built_at"),
             "uptime_seconds": uptime,
         }
+        up = self.metrics.library.shards_up()
+        if up is not None:
+            # Still answering from the others while a shard has no replica up: reported, not unhealthy.
+            body["shards"] = {"count": len(up), "replicas_up": up, "complete": all(up)}
         if body["status"] != "ok":
             self.set_status(HTTPStatus.SERVICE_UNAVAILABLE)
         self.finish(json.dumps(body))
