@@ -10,13 +10,17 @@ A sharded build is a folder: ``manifest.json`` (the whole: shards, generation, c
 and checksums), the collection's vocabulary (``lexicon``: term keys, df, idf and the fuzzy word index,
 for planning a question once against every word) and one saved index per shard (``shard-000`` …).
 
-A question is planned once against the whole vocabulary (spelling corrections included), each shard
-returns its best ``CANDIDATES`` rows with their scores, the feature columns that depend on the row alone
-(``second.row_features``) and the text a hit needs; ``Sharded.rank`` merges the best of all by score,
-fills in the columns that compare candidates (``second.set_features``), and runs the second stage and the
-no-answer model: what one index over the collection does, up to how the first stage's gathering picks
-candidates in a shard. A shard that does not answer in time is left out and the ranking says so
-(``Ranking.partial``).
+A question is planned once against the whole vocabulary (spelling corrections included). Each shard
+returns its best ``CANDIDATES`` rows with their scores and, for the first of them (``detailed_share``),
+the feature columns that depend on the row alone (``second.row_features``) and the text a hit shows;
+``Sharded.rank`` merges the best of all by score, asks for the details of any row past a shard's first
+ones (rarely), fills in the columns that compare candidates (``second.set_features``), and runs the second
+stage and the no-answer model: what one index over the collection does, up to how the first stage's
+gathering picks candidates in a shard. A shard that does not answer in time is left out and the ranking
+says so (``Ranking.missing``).
+
+Articles published or removed since the shards were built are served from a delta beside them, as
+``retrieval.collection`` does beside one index (``Sharded.with_article``).
 
 Shards never know about each other; how they are reached is a ``Transport``: ``LocalShards`` calls them
 in this process (``pasokh ask --index`` on a sharded build, and the tests), ``retrieval.cluster`` over Ray.
