@@ -24,10 +24,11 @@ from bot.publishing import (
 )
 from bot.settings import Settings, SettingsError
 from bot.testing.harness import copy_seeds
+from bot.testing.seed_questions import SEED_ARTICLE
 from retrieval import Article, Rejected, load_seeds
 from retrieval.folders import remove_file, write_file
 from retrieval.seeds import Problem, dated, load_bytes, load_file_checked
-from tests.conftest import SEED_ARTICLE, write_seed
+from tests.conftest import write_seed
 
 ARTICLE = "date 2025-12-11 کتابخانهٔ مرکزی افتتاح شد\nکتابخانهٔ مرکزی با صد هزار جلد کتاب افتتاح شد.\n"
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.testing.processes import SEEDS
+from bot.testing.seed_questions import SEED_ARTICLE
 from retrieval import Flawed, SeedsError, load_seeds
 from retrieval.answer import format_date
 from retrieval.seeds import Problem, parse_article, parse_date
 from retrieval.sentences import split_article
-from tests.conftest import SEED_ARTICLE, write_seed
+from tests.conftest import write_seed
 
 
 def test_bundled_seed_article() -> None:
