@@ -263,6 +263,7 @@ async def test_a_damaged_delta_is_built_again_from_the_seeds(library: Library, m
     assert load_delta(library.index_dir, again.index.main) is not None  # saved again, whole
 
 
+@pytest.mark.slow  # the compaction builds the index in a child process
 async def test_a_large_delta_is_compacted_in_the_background(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retrieval.collection, "MIN_DELTA", 2)
     main = library.index.main

@@ -160,6 +160,7 @@ def test_the_cli_says_so_in_one_line_and_exits_2(
     assert line.startswith("pasokh: error: damaged index file ")
 
 
+@pytest.mark.slow  # starts pasokh
 def test_the_real_cli_exits_2_on_a_fifo_manifest_without_hanging(saved, tmp_path: Path) -> None:
     _, intact, _ = saved
     folder = _damaged_copy(intact, tmp_path, "manifest.json: fifo")
@@ -229,6 +230,7 @@ for _ in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.slow  # two saving processes
 def test_concurrent_saves_never_mix(saved, tmp_path: Path) -> None:
     """Two processes save different indexes into one folder 20 times each while this one keeps loading it."""
     _, intact, expected_a = saved

@@ -276,6 +276,7 @@ async def test_an_article_holding_the_token_never_sends_it(api: BotApiStandin, t
     assert not any(secret_half in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 async def test_a_rejected_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
     async with BotApiStandin() as api:
         wrong = "987654321:AAWrongWrongWrong-token_for_tests_000"
