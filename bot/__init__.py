@@ -7,11 +7,15 @@ module                          what it owns
 ``terminal``                    ``pasokh ask``, ``chat``, ``index build`` and ``index stats`` (no
                                 Telegram)
 ``settings``                    every setting, read once from the environment
-``library``                     the index being served, and rebuilding it from the seeds (``/reload``)
+``library``                     the index being served: rebuilding it from the seeds (``/reload``),
+                                publishing or removing one article (a delta beside the main index)
+``publishing``                  article ids and seed file names we make, channel posts as seed files
+``feeds``                       RSS and Atom feeds polled in the background; new items become articles
 ``sending``                     Bot API calls resent only when Telegram surely did not act on them
 ``conversation/``               the Telegram conversation: ``handlers`` (private chats, groups,
-                                inline, buttons, admins), ``render`` (HTML, pages, keyboards),
-                                ``texts`` (what the bot says)
+                                inline, buttons, admins), ``editors`` (``/add``, uploads,
+                                ``/remove``, channel posts), ``render`` (HTML, pages, keyboards),
+                                ``replies`` (sending from handlers), ``texts`` (what the bot says)
 ``serving/``                    running the process: ``run`` (``pasokh run``), ``application``
                                 (handlers, start-up), ``lifecycle`` (polling or webhook, until a
                                 signal), ``updates`` (per-chat order), ``web`` (webhook, ``/healthz``,

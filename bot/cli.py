@@ -56,7 +56,9 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 
 def _source_options(parser: argparse.ArgumentParser, *, index: bool = True) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--seeds", metavar="DIR", help="seeds folder (default: $PASOKH_SEEDS_DIR or ./seeds)")
+    group.add_argument(
+        "--seeds", metavar="DIR", help="seeds folder (default: $PASOKH_SEEDS_DIR, else ./seeds, else the bundled ones)"
+    )
     if index:
         group.add_argument("--index", metavar="DIR", help="a saved index (see `pasokh index build`)")
 

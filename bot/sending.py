@@ -27,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import enum
+import functools
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -37,7 +39,16 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
-__all__ = ["ATTEMPTS", "Failure", "RedactingRequest", "SecretFinder", "classify", "deliver", "retry_seconds"]
+__all__ = [
+    "ATTEMPTS",
+    "Failure",
+    "RedactingRequest",
+    "SecretFinder",
+    "classify",
+    "deliver",
+    "retry_seconds",
+    "tls_context",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -123,6 +134,13 @@ async def deliver[T](
             attempt += 1
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (its CA bundle, ``SSL_CERT_FILE`` honoured), made once per process:
+    loading the CA bundle takes about 50 ms, and each HTTP client would load it again."""
+    return httpx.create_ssl_context()
+
+
 REDACTED = "[…]"
 MIN_SECRET = 8
 """Shorter strings are not treated as secrets (they would match ordinary text)."""
@@ -139,7 +157,7 @@ class RedactingRequest(HTTPXRequest):
     """
 
     def __init__(self, secrets: Iterable[str | None], **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(httpx_kwargs={"verify": tls_context()}, **options)
         secrets = list(secrets)
         halves = [s.split(":", 1)[1] for s in secrets if s and ":" in s]
         self._finder = SecretFinder([*secrets, *halves])

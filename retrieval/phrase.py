@@ -24,6 +24,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import jdatetime
+
 from retrieval import analysis
 from retrieval.normalize import fold
 
@@ -157,8 +159,7 @@ _ORDINAL = rf"(?:{_words('بیست', 'سی')} و )?" + _words(
     "سیزدهم", "چهاردهم", "پانزدهم", "شانزدهم", "هفدهم", "هجدهم", "هیجدهم", "نوزدهم", "بیستم", "سی‌ام",
 )
 _MONTH_NAMES = (
-    "فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "امرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن",
-    "اسفند",  # Jalali
+    *jdatetime.date.j_months_fa, "امرداد",  # Jalali: jdatetime's names, and Mordad's older spelling
     "ژانویه", "ژانویهٔ", "فوریه", "فوریهٔ", "مارس", "آوریل", "آپریل", "مه", "مهٔ", "می", "ژوئن", "جون", "ژوئیه",
     "ژوئیهٔ", "جولای", "اوت", "آگوست", "سپتامبر", "اکتبر", "نوامبر", "دسامبر",  # Gregorian
     "محرم", "صفر", "ربیع‌الاول", "ربیع‌الثانی", "ربیع‌الآخر", "جمادی‌الاول", "جمادی‌الاولی", "جمادی‌الثانی",

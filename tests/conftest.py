@@ -15,7 +15,6 @@ from retrieval import Index, build_index, load_seeds
 pytest_plugins = ["tests.bot_fixtures"]
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
-SEED_ARTICLE = "000_9ca2ac7c38fe4584"
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from bot.testing.harness import (
     running_bot,
     sent_to,
 )
-from bot.testing.seed_questions import COMMANDER, PRIORITY, PRIORITY_ANSWER, QUESTION
+from bot.testing.seed_questions import COMMANDER, PRIORITY, PRIORITY_ANSWER, QUESTION, SEED_ARTICLE
 from bot.testing.standin import GROUP_ID, USER_ID, BotApiStandin, Call, utf16_len
 from retrieval.answer import TEXTS, Outcome
 from tests.conftest import write_seed
@@ -385,7 +385,7 @@ async def test_non_admin_reload_in_a_group_is_refused(api: BotApiStandin, bot: R
 
 async def test_admin_reload_reports_added_changed_and_rejected_files(api: BotApiStandin, bot: RunningBot) -> None:
     write_seed(bot.seeds, "001_quake.txt", "date 2025-02-03 زلزله در کرمان\nزلزله‌ای به بزرگی ۵ ریشتر کرمان را لرزاند.")
-    seed = bot.seeds / "000_9ca2ac7c38fe4584.txt"
+    seed = bot.seeds / f"{SEED_ARTICLE}.txt"
     seed.write_text(seed.read_text(encoding="utf-8") + "\nجملهٔ تازه‌ای به خبر افزوده شد.", encoding="utf-8")
     write_seed(bot.seeds, "002_broken.txt", b"\xff\xfe\x00binary")
     replies = await ask_private(api, "/reload", user_id=ADMIN_ID)
@@ -394,7 +394,7 @@ async def test_admin_reload_reports_added_changed_and_rejected_files(api: BotApi
     report = replies[-1]
     assert "خبرها: ۱ ← ۲" in report
     assert "افزوده: \u2068001_quake\u2069" in report  # Latin names isolated inside the Persian lines
-    assert "تغییرکرده: \u2068000_9ca2ac7c38fe4584\u2069" in report
+    assert f"تغییرکرده: \u2068{SEED_ARTICLE}\u2069" in report
     assert "\u200f• \u2068002_broken.txt\u2069: پرونده متنی نیست" in report  # a right-to-left line
     assert "NUL" not in report and "binary" not in report  # the reason in Persian only
     assert re.search(r"\(۰٫\d\d ثانیه\)", report)  # the Persian decimal sign

@@ -10,8 +10,8 @@ import pytest
 
 from bot.cli import main
 from bot.testing.processes import PASOKH_COMMAND, ROOT, SEEDS
-from bot.testing.seed_questions import PRIORITY, QUESTION
-from tests.conftest import SEED_ARTICLE, write_seed
+from bot.testing.seed_questions import COMMANDER, PRIORITY, QUESTION, SEED_ARTICLE
+from tests.conftest import write_seed
 
 
 def run_pasokh(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -34,7 +34,7 @@ def run_pasokh(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subpro
 def test_ask_answers_from_the_seed_article_with_the_commanders_name() -> None:
     result = run_pasokh("ask", QUESTION)
     assert result.returncode == 0, result.stderr
-    assert "محمدرضا هاشمیفر" in result.stdout
+    assert COMMANDER in result.stdout
     assert "Traceback" not in result.stderr
 
 
@@ -47,7 +47,7 @@ def test_ask_json_has_exactly_the_documented_shape() -> None:
     assert set(obj) == {"question", "answered", "confidence", "reply", "passages"}
     assert obj["question"] == QUESTION
     assert obj["answered"] is True
-    assert "محمدرضا هاشمیفر" in obj["reply"]
+    assert COMMANDER in obj["reply"]
     assert len(obj["passages"]) == 2
     for passage in obj["passages"]:
         assert set(passage) == {"text", "answer_phrase", "score", "article", "sentence"}
@@ -99,7 +99,7 @@ def test_index_build_then_ask_and_stats_from_it(tmp_path: Path) -> None:
 def test_chat_answers_in_the_terminal_and_exits_on_end_of_input() -> None:
     result = run_pasokh("chat", stdin=f"{QUESTION}\nسلام\n")
     assert result.returncode == 0, result.stderr
-    assert "محمدرضا هاشمیفر" in result.stdout
+    assert COMMANDER in result.stdout
     assert "پرسش خود را" in result.stdout
     assert "\u200f" in result.stdout  # lines are marked right-to-left
 

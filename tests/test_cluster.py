@@ -7,7 +7,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,25 @@ async def _until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):
         while not condition():  # noqa: ASYNC110 (a plain attribute: nothing to wait on)
             await asyncio.sleep(0.02)
+
+
+def _tries(sync: ReloadSync) -> list[int]:
+    """From now on, count the listener's tries at Redis (subscribing again, the periodic check) as they end,
+    failed or not."""
+    tries = [0]
+
+    def counted(real: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def counting(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await real(*args, **kwargs)
+            finally:
+                tries[0] += 1
+
+        return counting
+
+    for name in ("_subscribe", "_check"):
+        setattr(sync, name, counted(getattr(sync, name)))
+    return tries
 
 
 # -- flood limits across workers -----------------------------------------------------------------------------
@@ -493,7 +512,10 @@ async def test_a_redis_that_answers_garbage_is_treated_as_unavailable(tmp_path: 
                 await records.log_unanswered("؟", "private")
                 verdicts = [await guard.verdict(9) for _ in range(3)]  # ...limits hold per process
                 assert verdicts[:2] == [Verdict.OK, Verdict.OK] and verdicts[2] is not Verdict.OK
-                await asyncio.sleep(0.5)  # the periodic check runs and survives
+                # The periodic check (every 0.2 s) runs meanwhile and survives. Not waited for: a try against a
+                # server that answers "+OK" to everything ends at its socket timeout (2 s, more when it
+                # subscribes again), which would take this test to the edge of its 15 s.
+                await asyncio.sleep(0.5)
                 assert sync._task is not None and not sync._task.done()
         finally:
             await sync.stop()
@@ -520,7 +542,8 @@ async def test_keys_of_the_wrong_type_in_redis_never_stop_a_worker(
         records = RedisRecords(shared)
         await records.count("answered")  # ...and answering never fails on its records
         assert sync.version == 0
-        await asyncio.sleep(0.5)  # the periodic checks fail and are retried, the listener lives on
+        tries = _tries(sync)
+        await _until(lambda: tries[0] >= 2)  # the periodic check failed, and the listener tried again
         assert sync._task is not None and not sync._task.done()
         await probe.client.delete(probe.key("index", "version"), probe.key("index", "announced"))
         await probe.client.delete(probe.key("workers"))

@@ -18,11 +18,12 @@ from benchmarks.quality import Split, _key, load_split
 from bot.library import Library
 from bot.publishing import Outcome
 from bot.testing.harness import copy_seeds
+from bot.testing.seed_questions import SEED_ARTICLE
 from retrieval import Article, Index, build_index, load_seeds
 from retrieval.collection import Collection, delta_folder, load_collection, load_delta, reconcile, save_delta
 from retrieval.seeds import seed_files
 from retrieval.store import save_index
-from tests.conftest import SEED_ARTICLE, SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 ARTICLE = "date 2025-12-11 کتابخانهٔ مرکزی افتتاح شد\nکتابخانهٔ مرکزی شیراز با صد هزار جلد کتاب افتتاح شد.\n"
 QUESTION = "کتابخانهٔ مرکزی شیراز چند جلد کتاب دارد؟"
@@ -262,6 +263,7 @@ async def test_a_damaged_delta_is_built_again_from_the_seeds(library: Library, m
     assert load_delta(library.index_dir, again.index.main) is not None  # saved again, whole
 
 
+@pytest.mark.slow  # the compaction builds the index in a child process
 async def test_a_large_delta_is_compacted_in_the_background(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retrieval.collection, "MIN_DELTA", 2)
     main = library.index.main

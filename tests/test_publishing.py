@@ -7,9 +7,11 @@ import asyncio
 import datetime as dt
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 import retrieval.collection
 from bot.library import Library, Stopping
@@ -24,19 +26,21 @@ from bot.publishing import (
 )
 from bot.settings import Settings, SettingsError
 from bot.testing.harness import copy_seeds
+from bot.testing.seed_questions import SEED_ARTICLE
 from retrieval import Article, Rejected, load_seeds
 from retrieval.folders import remove_file, write_file
 from retrieval.seeds import Problem, dated, load_bytes, load_file_checked
-from tests.conftest import SEED_ARTICLE, write_seed
+from tests.conftest import write_seed
 
 ARTICLE = "date 2025-12-11 کتابخانهٔ مرکزی افتتاح شد\nکتابخانهٔ مرکزی با صد هزار جلد کتاب افتتاح شد.\n"
 
 
-@pytest.fixture
-def library(tmp_path: Path) -> Library:
+@pytest_asyncio.fixture
+async def library(tmp_path: Path) -> AsyncIterator[Library]:
     opened = Library(copy_seeds(tmp_path / "seeds"))
     opened.open()
-    return opened
+    yield opened
+    opened.close()  # as the bot does on stopping: a compaction started meanwhile stops, no test waits for it
 
 
 def names(folder: Path) -> set[str]:

@@ -13,9 +13,9 @@ import pytest
 import pytest_asyncio
 
 from bot.testing.harness import ADMIN_ID, BOT_USERNAME, RunningBot, plain, replies_to, running_bot, sent_to
+from bot.testing.seed_questions import SEED_ARTICLE
 from bot.testing.standin import CHANNEL_ID, GROUP_ID, USER_ID, BotApiStandin, Call
 from bot.testing.standin.server import DOWNLOAD
-from tests.conftest import SEED_ARTICLE
 
 LIBRARY = "کتابخانهٔ مرکزی خرم‌آباد افتتاح شد"
 ARTICLE = (

@@ -73,7 +73,10 @@ async def test_ten_percent_of_calls_failing_loses_and_duplicates_nothing(tmp_pat
 
 
 @pytest.mark.parametrize("kind", [429, 500, 502, "drop"])
-async def test_a_send_that_surely_failed_is_resent_once(api: BotApiStandin, tmp_path: Path, kind: Fault) -> None:
+async def test_a_send_that_surely_failed_is_resent_once(
+    api: BotApiStandin, tmp_path: Path, kind: Fault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.sending.BACKOFF", 0.01)  # a 429 waits its retry_after (1 s) all the same
     async with running_bot(api, tmp_path, read_timeout=FAST_TIMEOUT):
         api.fail_next("sendMessage", kind)
         api.private_message(QUESTION)
@@ -99,8 +102,11 @@ async def test_a_slow_answer_past_the_timeout_is_not_resent(
     assert any("may not have been delivered" in r.message for r in caplog.records)
 
 
-async def test_a_connection_closed_after_the_send_took_effect_duplicates_it(api: BotApiStandin, tmp_path: Path) -> None:
+async def test_a_connection_closed_after_the_send_took_effect_duplicates_it(
+    api: BotApiStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The policy's known cost: at least once when the connection closes without an answer."""
+    monkeypatch.setattr("bot.sending.BACKOFF", 0.01)
     async with running_bot(api, tmp_path, read_timeout=FAST_TIMEOUT):
         api.fail_next("sendMessage", "drop_after")
         api.private_message(QUESTION)

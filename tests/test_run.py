@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from bot.testing.harness import copy_seeds, sent_to
 from bot.testing.processes import PASOKH, ROOT, bot_environment, pasokh_environment
+from bot.testing.seed_questions import COMMANDER, QUESTION
 from bot.testing.standin import USER_ID, BotApiStandin, parse_html
 
 pytestmark = pytest.mark.slow  # starts pasokh or Python processes
@@ -41,9 +42,9 @@ async def test_pasokh_run_answers_keeps_the_token_out_of_its_output_and_stops_on
     )
     try:
         await api.wait_for("getUpdates", timeout=120)  # started: hazm and the index are loaded
-        api.private_message("فرمانده انتظامی استان لرستان کیست؟")
+        api.private_message(QUESTION)
         [call] = await api.wait_for(sent_to(USER_ID), timeout=30)
-        assert "محمدرضا هاشمیفر" in parse_html(call.params["text"])[0]
+        assert COMMANDER in parse_html(call.params["text"])[0]
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     finally:

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,7 +71,28 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cases")
 
 
-@pytest.mark.parametrize("case", damage.cases(), ids=lambda c: c.name)
+_READ_ALIKE = ("manifest.json", "articles.json", "sentence_article.npy")
+"""One file of each way the loader reads one: the manifest, a JSON file, a memory-mapped array."""
+
+
+def _table() -> list[Any]:
+    """The whole table. A damage done alike to every file (missing, empty, a FIFO, a byte changed...) runs
+    in the fast tier on ``_READ_ALIKE`` and on the other files with ``-m slow`` (about 280 of 460 cases)."""
+    table = damage.cases()
+    files: dict[str, set[str]] = {}
+    for case in table:
+        file, _, kind = case.name.partition(": ")
+        files.setdefault(kind, set()).add(file)
+    alike = {kind for kind, damaged in files.items() if damaged >= {"manifest.json", *FILES}}
+
+    def tier(case: damage.Case) -> list[pytest.MarkDecorator]:
+        file, _, kind = case.name.partition(": ")
+        return [pytest.mark.slow] if kind in alike and file not in _READ_ALIKE else []
+
+    return [pytest.param(case, id=case.name, marks=tier(case)) for case in table]
+
+
+@pytest.mark.parametrize("case", _table())
 def test_damage_is_refused_in_one_line(case: damage.Case, saved, scratch: Path) -> None:
     _, intact, expected = saved
     result = damage.try_case(intact, expected, case, Path(tempfile.mkdtemp(dir=scratch)))
@@ -160,6 +182,7 @@ def test_the_cli_says_so_in_one_line_and_exits_2(
     assert line.startswith("pasokh: error: damaged index file ")
 
 
+@pytest.mark.slow  # starts pasokh
 def test_the_real_cli_exits_2_on_a_fifo_manifest_without_hanging(saved, tmp_path: Path) -> None:
     _, intact, _ = saved
     folder = _damaged_copy(intact, tmp_path, "manifest.json: fifo")
@@ -229,6 +252,7 @@ for _ in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.slow  # two saving processes
 def test_concurrent_saves_never_mix(saved, tmp_path: Path) -> None:
     """Two processes save different indexes into one folder 20 times each while this one keeps loading it."""
     _, intact, expected_a = saved

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from bot.testing.seed_questions import ANSWERABLE, IN_REPLY, PRIORITY, RANKED_BUT_REFUSED, UNANSWERABLE
+from bot.testing.seed_questions import (
+    ANSWERABLE,
+    COMMANDER,
+    IN_REPLY,
+    PRIORITY,
+    QUESTION,
+    RANKED_BUT_REFUSED,
+    SEED_ARTICLE,
+    UNANSWERABLE,
+)
 from retrieval import Article, Index, build_index
 from retrieval.answer import Outcome, answer, format_date, plain_reply
 
@@ -82,7 +91,7 @@ def test_hits_carry_neighbours(seed_index: Index) -> None:
     assert hit.before.position == hit.sentence.position - 1
     assert hit.after is not None
     assert hit.after.position == hit.sentence.position + 1
-    assert hit.article.id == "000_9ca2ac7c38fe4584"
+    assert hit.article.id == SEED_ARTICLE
 
 
 def test_first_and_last_sentences_have_one_neighbour(seed_index: Index) -> None:
@@ -91,8 +100,8 @@ def test_first_and_last_sentences_have_one_neighbour(seed_index: Index) -> None:
 
 
 def test_plain_reply_has_passage_title_and_both_calendars(seed_index: Index) -> None:
-    reply = plain_reply(answer(seed_index, "فرمانده انتظامی استان لرستان کیست؟"))
-    assert "محمدرضا هاشمیفر" in reply
+    reply = plain_reply(answer(seed_index, QUESTION))
+    assert COMMANDER in reply
     assert "بسیج؛ ستون استوار امنیت و همراهی در لرستان" in reply
     assert "۵ آذر ۱۴۰۴ (۲۶ نوامبر ۲۰۲۵)" in reply
 
@@ -217,10 +226,10 @@ def test_answers_show_the_stored_display_text_without_normalizing(
         raise AssertionError(f"display ran at answer time on {text!r}")
 
     monkeypatch.setattr(retrieval.display, "_display_once", refuse)
-    result = answer(seed_index, "فرمانده انتظامی استان لرستان کیست؟")
+    result = answer(seed_index, QUESTION)
     reply = plain_reply(result)
     passages = hits_as_dicts(result.hits)
-    assert "هاشمیفر" in reply
+    assert COMMANDER in reply
     assert "📰 بسیج؛ ستون استوار امنیت و همراهی در لرستان" in reply
     assert passages[0]["text"] == result.hits[0].sentence.display
     assert "ورود میدانی" in seed_index.sentence(5).display

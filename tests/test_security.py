@@ -307,6 +307,7 @@ def test_a_secret_is_found_however_the_reply_shows_it(written: str, expected: st
     assert SecretFinder([TOKEN, HALF, "p&ss<wo>rd!!"]).redact(written) == expected
 
 
+@pytest.mark.slow
 async def test_a_rejected_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
     async with BotApiStandin() as api:
         wrong = "987654321:AAWrongWrongWrong-token_for_tests_000"

@@ -10,11 +10,12 @@ import pytest
 
 import retrieval.seeds as seeds_module
 from bot.testing.processes import SEEDS
+from bot.testing.seed_questions import SEED_ARTICLE
 from retrieval import Flawed, SeedsError, load_seeds
 from retrieval.answer import format_date
 from retrieval.seeds import Problem, parse_article, parse_date
 from retrieval.sentences import split_article
-from tests.conftest import SEED_ARTICLE, write_seed
+from tests.conftest import write_seed
 
 
 def test_bundled_seed_article() -> None:

@@ -35,6 +35,7 @@ def _bare(text: str) -> str:
 # -- time ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # times builds in a child process (benchmarks.splitting --check)
 def test_hostile_files_build_about_as_fast_as_news_of_their_size() -> None:
     # Each input at 200 KB (an open quotation, «ع. » repeated, «.» repeated, continuation lines, marks),
     # built in a process killed past 3 × the build of 200 KB of ordinary news measured in the same run

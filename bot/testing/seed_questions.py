@@ -4,6 +4,9 @@ Sentence numbers are positions in the article (0 is the lead). Phrasings vary th
 with and without ZWNJ, Arabic ي/ك, the hamza mark «ٔ», diacritics, colloquial question words.
 """
 
+SEED_ARTICLE = "000_9ca2ac7c38fe4584"
+"""The bundled seed article's id (its file is ``seeds/000_9ca2ac7c38fe4584.txt``)."""
+
 QUESTION = "فرمانده انتظامی استان لرستان کیست؟"
 """The question the README shows; the answer names ``COMMANDER``."""
 COMMANDER = "محمدرضا هاشمیفر"
