@@ -44,7 +44,7 @@ def test_ask_json_has_exactly_the_documented_shape() -> None:
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.splitlines()
     obj = json.loads(line)
-    assert set(obj) == {"question", "answered", "confidence", "reply", "passages"}
+    assert set(obj) == {"question", "answered", "confidence", "partial", "reply", "passages"}
     assert obj["question"] == QUESTION
     assert obj["answered"] is True
     assert COMMANDER in obj["reply"]

@@ -311,7 +311,7 @@ ANSWERED |= {CLI_CASES["presentation forms"], CLI_CASES["a url and the question"
 
 def _check_json_line(line: str, question: str | None = None) -> dict:
     obj = json.loads(line)
-    assert set(obj) == {"question", "answered", "confidence", "reply", "passages"}
+    assert set(obj) == {"question", "answered", "confidence", "partial", "reply", "passages"}
     if question is not None:
         assert obj["question"] == question.strip()
     assert isinstance(obj["answered"], bool)
