@@ -201,8 +201,9 @@ def check_arrays(
 
 def check_lexicon(arrays: Mapping[str, np.ndarray], grams: Sequence[str], *, terms: int, sentences: int) -> None:
     """Raise ``Damaged`` unless the vocabulary of a sharded collection (``retrieval.shards``) holds together:
-    its keys and idf as an index's, each term's df between 1 and the sentences, and its fuzzy word index."""
+    its keys and idf as an index's, each term's df between 0 (a word of titles alone) and the sentences, and
+    its fuzzy word index."""
     _terms(arrays, terms)
     _length(arrays, "df", terms)
-    _in_range(arrays["df"], "df", 1, sentences + 1)
+    _in_range(arrays["df"], "df", 0, sentences + 1)
     _fuzzy(arrays, grams, terms)

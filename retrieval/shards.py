@@ -150,6 +150,8 @@ def count(analysed: Sequence[Analysed]) -> Counts:
                 paragraph_terms += len(article.title_terms)
                 previous = sentence.paragraph
         words |= article.words
+        for term in article.title_terms:  # a term of titles alone is in one index's vocabulary (df 0)
+            df.setdefault(term, 0)
     keys = np.fromiter(map(term_key, df), dtype=np.uint64, count=len(df))
     counts = np.fromiter(df.values(), dtype=np.int64, count=len(df))
     order = np.argsort(keys)
@@ -331,7 +333,10 @@ def _whole_manifest(
         "recipe": scoring_recipe(),
         "versions": library_versions(),
         "seeds": {"fingerprint": fingerprint(articles), "articles": len(articles), "sentences": statistics.sentences},
-        "shards": [{"articles": len(p), "sentences": c.sentences} for p, c in zip(parts, counts, strict=True)],
+        "shards": [
+            {"articles": len(p), "sentences": c.sentences, "fingerprint": fingerprint(p)}
+            for p, c in zip(parts, counts, strict=True)
+        ],
         "terms": len(statistics.keys),
         "averages": {"sentence": statistics.averages[0], "paragraph": statistics.averages[1]},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -431,7 +436,14 @@ def load_shard(folder: Path, shard: int, manifest: Mapping[str, Any]) -> Index:
 
     index = load_index(shard_folder(folder, shard))
     expected = manifest["shards"][shard]
-    if (len(index.articles), len(index)) != (expected.get("articles"), expected.get("sentences")):
+    seeds = index.manifest.get("seeds")
+    # Its articles (counts and fingerprint), and the whole's statistics it was weighted with (averages).
+    if (
+        (len(index.articles), len(index)) != (expected.get("articles"), expected.get("sentences"))
+        or not isinstance(seeds, Mapping)
+        or seeds.get("fingerprint") != expected.get("fingerprint")
+        or index.manifest.get("averages") != manifest.get("averages")
+    ):
         raise IndexFileError(f"shard {shard} in {folder} is not the one its manifest lists: rebuild the shards")
     return index
 
@@ -573,7 +585,13 @@ def read_whole_manifest(folder: Path) -> Mapping[str, Any]:
     finally:
         opened.close()
     shards = manifest.get("shards")
-    if manifest.get("kind") != "sharded" or not isinstance(manifest.get("generation"), int) or not shards:
+    if (
+        manifest.get("kind") != "sharded"
+        or not isinstance(manifest.get("generation"), int)
+        or not isinstance(shards, list)
+        or not shards
+        or not all(isinstance(s, dict) for s in shards)
+    ):
         raise IndexFileError(f"not a sharded build: {folder}")
     return manifest
 
