@@ -397,8 +397,10 @@ class Silent(LocalShards):
         super().__init__(servers)
         self.silent, self.details_too = silent, details_too
 
-    def search(self, plan: Plan, n: int, detailed: int, generation: int) -> list[ShardReply | None]:
-        replies = super().search(plan, n, detailed, generation)
+    def search(
+        self, plan: Plan, n: int, detailed: int, generation: int, hidden: frozenset[str] = frozenset()
+    ) -> list[ShardReply | None]:
+        replies = super().search(plan, n, detailed, generation, hidden)
         return [None if i == self.silent and not self.details_too else r for i, r in enumerate(replies)]
 
     def details(self, wanted: Mapping[int, np.ndarray], plan: Plan, generation: int) -> dict[int, Details | None]:
@@ -474,3 +476,47 @@ def test_the_router_plans_a_question_as_one_index_does(built: Built) -> None:
             assert whole.corrected.tolist() == one.corrected.tolist()
             misspelled += asked is typo and bool(whole.corrected.any())
     assert misspelled >= 10  # the typos were corrected against the whole vocabulary
+
+
+# -- the delta: articles published or removed since the shards were built ------------------------------
+
+
+def test_articles_added_and_removed_since_the_build_are_served_from_the_delta(built: Built) -> None:
+    added = built.more[:5]
+    sharded = built.sharded
+    for article in added:
+        sharded = sharded.with_article(article)
+    removed = built.articles[-1]
+    sharded = sharded.without(removed.id)
+    assert sharded.generation == built.sharded.generation and sharded.delta_sentences > 0
+    served = [*(a for a in built.articles if a.id != removed.id), *added]
+    assert sorted(a.id for a in sharded.articles) == sorted(a.id for a in served)
+    single = build_index(served)
+    ids = {a.id for a in added}
+    pquad = load_split("pquad_val", SHARED_DATA)
+    questions = [str(q["question"]) for q in pquad.questions if q["doc_id"] in ids][:40]
+    same = sum(_tops(sharded.search(q, 1)) == _tops(single.search(q, 1)) for q in questions)
+    assert same >= 0.95 * len(questions)  # the delta borrows the whole's statistics, as a collection's does
+    found = {h.article.id for q in questions for h in sharded.search(q, 3)}
+    assert found & ids and removed.id not in found
+    # A full article from the delta and one from a shard, at their served positions.
+    for position in (len(sharded.articles) - 1, 0):
+        sentences = sharded.article_sentences(position)
+        assert sentences and all(s.article == position for s in sentences)
+
+
+def test_a_saved_build_is_reconciled_with_the_seeds_folder_as_it_is(built: Built) -> None:
+    from retrieval import SeedSet
+    from retrieval.shards import reconcile_sharded
+
+    changed = dataclasses.replace(
+        built.articles[1],
+        paragraphs=(*built.articles[1].paragraphs, "جمله‌ای تازه دربارهٔ زرافه‌ها."),
+        digest="changed",
+    )
+    seeds = SeedSet((changed, *built.articles[2:], built.more[0]), ())
+    served = reconcile_sharded(built.sharded, seeds)
+    assert served is not None
+    assert {a.id for a in served.articles} == {a.id for a in seeds.articles}
+    assert served.hidden == {built.articles[0].id, changed.id} and len(served.added) == 2
+    assert any("زرافه" in h.sentence.text for h in served.search("زرافه‌ها", 3))
