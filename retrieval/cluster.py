@@ -6,9 +6,10 @@ and detached, so every bot worker of a deployment finds the same ones (``RayShar
 that starts them while another already has keeps theirs.
 
 A question goes to one replica of every shard (taking turns); a replica that fails is replaced at once by
-another of its shard, within the question's deadline; a shard none of whose replicas answers in time is
-left out of that question's ranking (``Ranking.missing``), counted in ``RayShards.counts`` (the bot's
-``/metrics``) and logged once a minute.
+another of its shard, and one that has not answered within a quarter of the deadline (``HEDGE``: dead but
+not yet reported, frozen, or overloaded) is doubled by another, the first answer winning; a shard none of
+whose replicas answers in time is left out of that question's ranking (``Ranking.missing``), counted in
+``RayShards.counts`` (the bot's ``/metrics``) and logged once a minute.
 
 Reloads load the next generation into every replica beside the one serving (``load``), and only then does
 the caller swap its ``Sharded`` for the next generation's; the older ones are dropped (``retire``) once
@@ -32,11 +33,12 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import ClusterError, PasokhError
-from retrieval.index import ArticleInfo, Plan
+from retrieval.index import ArticleInfo, Plan, plan_query
+from retrieval.second import CANDIDATES
 from retrieval.sentences import Sentence
 from retrieval.shards import Details, ShardReply, ShardServer, read_whole_manifest
 
-__all__ = ["KEEP", "ClusterError", "RayRunner", "RayShards", "connect"]
+__all__ = ["HEDGE", "KEEP", "ClusterError", "RayRunner", "RayShards", "connect"]
 
 _logger = logging.getLogger(__name__)
 
@@ -45,11 +47,17 @@ KEEP = 2
 """Generations a replica holds at most: the one serving and the next one loading."""
 DEADLINE = 1.0
 """Seconds a question waits for a shard (all its replicas taken together) before going on without it."""
+HEDGE = 0.25
+"""Share of the deadline after which a shard's replica that has not answered is doubled by the next."""
 CALL_TIMEOUT = 60.0
 """Seconds a replica has to load a generation, or to answer an administrative call."""
 
 
 def _ray() -> Any:
+    # Started by `uv run`, Ray would start its workers with `uv run` in a copy of the working folder (a new
+    # environment per node); every node of a deployment has pasokh[cluster] installed instead. Ray reads
+    # this when it is imported.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError:
@@ -62,11 +70,9 @@ def connect(address: str | None) -> None:
     ray = _ray()
     if ray.is_initialized():
         return
-    # Started by `uv run`, Ray would start its workers with `uv run` in a copy of the working folder (a new
-    # environment per node); every node of a deployment has pasokh[cluster] installed instead.
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
-        ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False)
+        # "local": without an address Ray would join the cluster last started on this machine, if any.
+        ray.init(address=address or "local", namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(f"cannot join the Ray cluster at {address}: {exc}") from None
 
@@ -78,10 +84,24 @@ class _Actor(ShardServer):
         generation = super().load(folder)
         for old in self.generations()[:-KEEP]:
             self.drop(old)
+        self._warm(generation)
         return generation
+
+    def _warm(self, generation: int) -> None:
+        """Answer one question before serving (a restarted replica too): the first imports hazm and fills
+        the analysis caches, seconds that would otherwise fall on the first question, past its deadline."""
+        index = self.indexes[generation]
+        if len(index):
+            plan = plan_query(index.sentence_text(0), index)
+            if plan is not None:
+                self.candidates(plan, CANDIDATES, CANDIDATES, generation)
 
     def ping(self) -> list[int]:
         return self.generations()
+
+    def node(self) -> str:
+        """The id of the Ray node this replica runs on (replicas of a shard are placed apart)."""
+        return str(_ray().get_runtime_context().get_node_id())
 
 
 class RayShards:
@@ -94,7 +114,8 @@ class RayShards:
         self._turn = itertools.count()
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
-        """``missed`` (a shard left out of a question), ``failed_over`` (a replica replaced mid-question)."""
+        """``missed`` (a shard left out of a question), ``failed_over`` (a replica replaced mid-question after
+        a failure), ``hedged`` (a replica doubled after ``HEDGE`` of the deadline without an answer)."""
         self._last_warning = 0.0
 
     @classmethod
@@ -142,29 +163,50 @@ class RayShards:
     # -- questions --------------------------------------------------------------------------------
 
     def _fan_out(self, call: Callable[[int, Any], Any], shards: Sequence[int]) -> dict[int, Any]:
-        """``call(shard, actor)`` on one replica of each shard; on a failure, on the next replica, until the
-        deadline. Returns each shard's result, None for a shard that did not give one in time."""
+        """``call(shard, actor)`` on one replica of each shard; on a failure, or when it has not answered
+        within ``HEDGE`` of the deadline, on the next replica too, until the deadline. Returns each shard's
+        first result, None for a shard that did not give one in time."""
         ray = _ray()
         start = self._next()
-        ends = time.monotonic() + self.deadline
-        tried = dict.fromkeys(shards, 0)
+        now = time.monotonic()
+        ends, hedge = now + self.deadline, HEDGE * self.deadline
+        asked = dict.fromkeys(shards, 1)
+        again = dict.fromkeys(shards, now + hedge)
         pending = {call(shard, self._replica(shard, start)): shard for shard in shards}
         results: dict[int, Any] = {}
+
+        def ask_next(shard: int) -> None:
+            pending[call(shard, self._replica(shard, start + asked[shard]))] = shard
+            asked[shard] += 1
+            again[shard] = time.monotonic() + hedge
+
         while pending:
-            left = ends - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            if now >= ends:
                 break
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=left, fetch_local=True)
+            # A replica that died mid-call takes seconds to be reported (a frozen one, until its node is
+            # declared dead): one that is slow to answer is doubled by the next before the deadline.
+            wake = min([again[s] for s in set(pending.values()) if asked[s] < len(self.actors[s])], default=ends)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, min(wake, ends) - now))
             for ref in ready:
                 shard = pending.pop(ref)
+                if shard in results:
+                    continue
                 try:
                     results[shard] = ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, LookupError) as exc:
-                    tried[shard] += 1
-                    if tried[shard] < len(self.actors[shard]):
+                    if asked[shard] < len(self.actors[shard]):
                         self.counts["failed_over"] += 1
                         _logger.info("shard %d: a replica failed (%s), asking another", shard, type(exc).__name__)
-                        pending[call(shard, self._replica(shard, start + tried[shard]))] = shard
+                        ask_next(shard)
+            now = time.monotonic()
+            for shard in set(pending.values()) - set(results):
+                if asked[shard] < len(self.actors[shard]) and now >= again[shard]:
+                    self.counts["hedged"] += 1
+                    ask_next(shard)
+            for ref in [ref for ref, shard in pending.items() if shard in results]:
+                del pending[ref]
+                ray.cancel(ref)
         for ref in pending:
             ray.cancel(ref)
         missed = [shard for shard in shards if shard not in results]
