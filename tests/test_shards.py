@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import retrieval.shards
 from benchmarks.quality import load_split
 from bot.testing.processes import SEEDS
 from retrieval import Article, Index, build_index, load_seeds, second
@@ -439,21 +440,33 @@ def test_a_silent_shard_leaves_a_partial_ranking_and_says_so(built: Built) -> No
     assert PARTIAL not in plain_reply(result)
 
 
-def test_a_shard_silent_when_asked_for_details_is_left_out(built: Built) -> None:
+def test_rows_detailed_on_demand_rank_as_rows_detailed_at_once(built: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards detail only their first rows with their reply; the others are asked for when they make the
+    best of all (``Transport.details``): the ranking is the same either way, and a shard that does not
+    answer that second call is left out."""
+    monkeypatch.setattr(retrieval.shards, "detailed_share", lambda n, shards: 2)
     manifest, lexicon = load_sharded(built.folder)
     servers = LocalShards.open(built.folder).servers
+    by_id = {a.id: shard_of(a.id, SHARDS) for a in built.articles}
+    questions = built.questions[:40]
+    on_demand = Sharded(manifest, lexicon, LocalShards(servers))
+    for question in questions:
+        ranking, whole = on_demand.rank(question, 3), built.sharded.rank(question, 3)
+        assert _tops(ranking.hits) == _tops(whole.hits) and ranking.missing == 0
+        assert [h.score for h in ranking.hits] == pytest.approx([h.score for h in whole.hits], abs=1e-6)
+        assert ranking.confidence == pytest.approx(whole.confidence, abs=1e-6)
     for silent in range(SHARDS):
         partial = Sharded(manifest, lexicon, Silent(servers, silent, details_too=True))
-        asked = 0
-        for question in built.questions[:60]:
+        left_out = 0
+        for question in questions:
             ranking = partial.rank(question, 3)
-            asked += ranking.missing
             assert ranking.missing in (0, 1)
+            left_out += ranking.missing
             if ranking.missing:
-                # Its detailed rows were dropped too: never a hit without details.
-                assert all(h.sentence.text for h in ranking.hits)
+                assert all(by_id[h.article.id] != silent for h in ranking.hits)
             else:
                 assert _tops(ranking.hits) == _tops(built.sharded.rank(question, 3).hits)
+        assert left_out >= len(questions) // 4, (silent, left_out)
 
 
 def test_the_router_plans_a_question_as_one_index_does(built: Built) -> None:
