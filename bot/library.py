@@ -191,7 +191,8 @@ class Library:
         return None
 
     def shard_counts(self) -> dict[str, int]:
-        """Shards left out of a question (``missed``) and replicas replaced mid-question (``failed_over``)."""
+        """Shards left out of a question (``missed``), replicas replaced mid-question (``failed_over``) and
+        questions also sent to another replica when the first was slow (``hedged``)."""
         return {}
 
     def close(self) -> None:

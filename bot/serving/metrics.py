@@ -139,6 +139,11 @@ class _Shards(Collector):
         )
         failovers.add_metric([], counts.get("failed_over", 0))
         yield failovers
+        hedged = CounterMetricFamily(
+            "pasokh_shard_hedges", "Questions also sent to another replica when the first was slow to answer"
+        )
+        hedged.add_metric([], counts.get("hedged", 0))
+        yield hedged
         up = GaugeMetricFamily("pasokh_shard_replicas_up", "Replicas of each shard answering", labels=["shard"])
         for shard, replicas in enumerate(up_now):
             up.add_metric([str(shard)], replicas)
