@@ -38,7 +38,7 @@ from retrieval.second import CANDIDATES
 from retrieval.sentences import Sentence
 from retrieval.shards import Details, ShardReply, ShardServer, read_whole_manifest
 
-__all__ = ["HEDGE", "KEEP", "ClusterError", "RayRunner", "RayShards", "connect"]
+__all__ = ["ACTOR_CPUS", "HEDGE", "KEEP", "ClusterError", "RayRunner", "RayShards", "connect"]
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ DEADLINE = 1.0
 """Seconds a question waits for a shard (all its replicas taken together) before going on without it."""
 HEDGE = 0.25
 """Share of the deadline after which a shard's replica that has not answered is doubled by the next."""
+ACTOR_CPUS = 0.5
+"""CPUs a replica holds for its lifetime. A replica answers in milliseconds and waits most of the time; the
+CPUs it does not hold are left for the tasks of the next build (actors holding every CPU would leave a
+reload's build waiting for ever)."""
 CALL_TIMEOUT = 60.0
 """Seconds a replica has to load a generation, or to answer an administrative call."""
 
@@ -124,7 +128,7 @@ class RayShards:
         folder: Path,
         *,
         replicas: int = 2,
-        cpus: float = 1.0,
+        cpus: float = ACTOR_CPUS,
         deadline: float = DEADLINE,
         name: str = "pasokh",
     ) -> RayShards:

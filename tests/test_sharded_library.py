@@ -16,6 +16,8 @@ from bot.testing.seed_questions import PRIORITY, PRIORITY_ANSWER
 from retrieval.answer import answer
 from retrieval.shards import Sharded
 
+# Read by Ray when it is imported: else it starts its workers with `uv run` in a copy of this folder.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 ray = pytest.importorskip("ray", reason="Ray is not installed (uv sync --extra cluster): sharded serving untested")
 pytestmark = pytest.mark.slow  # starts a Ray cluster
 
@@ -29,7 +31,6 @@ OTHER = (
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # else Ray starts its workers with `uv run`
     os.environ.setdefault("RAY_worker_register_timeout_seconds", "300")  # a loaded CI machine starts them slowly
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, namespace="pasokh")
     yield
