@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -360,12 +361,20 @@ def _write_lexicon(lexicon: Lexicon, folder: Path) -> dict[str, object]:
 
 
 def is_sharded(folder: Path) -> bool:
-    """Whether ``folder`` looks like a sharded build (its manifest says so; nothing else is checked)."""
+    """Whether ``folder`` looks like a sharded build (its manifest says so; nothing else is checked). A
+    manifest that is no regular file (a FIFO, a link, a device) is not one: never opened so as to block."""
     try:
-        with open(folder / "manifest.json", "rb") as file:
-            head = file.read(4096)
+        fd = os.open(folder / "manifest.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.pread(fd, 4096, 0)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return b'"kind":"sharded"' in head
 
 

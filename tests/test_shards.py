@@ -533,3 +533,18 @@ def test_a_saved_build_is_reconciled_with_the_seeds_folder_as_it_is(built: Built
     assert {a.id for a in served.articles} == {a.id for a in seeds.articles}
     assert served.hidden == {built.articles[0].id, changed.id} and len(served.added) == 2
     assert any("زرافه" in h.sentence.text for h in served.search("زرافه‌ها", 3))
+
+
+def test_telling_a_sharded_build_never_opens_a_fifo_or_a_link(tmp_path: Path) -> None:
+    from retrieval.shards import is_sharded
+
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "manifest.json")  # opened for reading without O_NONBLOCK, this blocks
+    (tmp_path / "link").mkdir()
+    (tmp_path / "elsewhere.json").write_text('{"kind":"sharded"}')
+    (tmp_path / "link" / "manifest.json").symlink_to(tmp_path / "elsewhere.json")
+    outcome: list[bool] = []
+    worker = threading.Thread(target=lambda: outcome.extend(is_sharded(tmp_path / k) for k in ("fifo", "link")))
+    worker.start()
+    worker.join(10)
+    assert outcome == [False, False]
